@@ -1,0 +1,5 @@
+import sys
+
+from swnn.cli import main
+
+sys.exit(main())

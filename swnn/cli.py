@@ -1,0 +1,257 @@
+"""The ``swnn`` command: a thin layer that parses arguments and calls the library.
+
+Heavy modules (torch, tifffile, zarr...) are imported inside the sub-commands so that ``swnn --help`` and
+``swnn references`` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from swnn._version import __version__
+
+__all__ = ["main"]
+
+_USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError, FloatingPointError)
+
+
+def _add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="where to compute: auto uses CUDA when present (default: auto)",
+    )
+
+
+def _add_reading(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="segment a grey-scale file: values above T become phase 1",
+    )
+    p.add_argument("--raw-shape", type=int, nargs="+", default=None, metavar="N", help="shape of a RAW file")
+    p.add_argument("--raw-dtype", default=None, help="voxel type of a RAW file (e.g. uint8)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="swnn",
+        description="Reconstruct 3D microstructures from one 2D image (SWNN) and check them with physics.",
+    )
+    parser.add_argument("--version", action="version", version=f"swnn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("references", help="list the built-in references (builtin:NAME)")
+    p.set_defaults(func=_references)
+
+    p = sub.add_parser("train", help="train a model on a reference image or volume")
+    p.add_argument("reference", help="image or volume file, or builtin:NAME (see `swnn references`)")
+    p.add_argument("-o", "--output", required=True, help="model file to write (e.g. model.pt)")
+    p.add_argument(
+        "--profile",
+        default="quick",
+        choices=("quick", "paper"),
+        help="training settings: quick (this README's fidelity in ~15 min on 2 CPU cores) or paper "
+        "(the authors' settings)",
+    )
+    p.add_argument(
+        "--fraction",
+        type=float,
+        default=None,
+        help="target fraction of --phase (control strategy); default: the reference's own",
+    )
+    p.add_argument("--phase", type=int, default=1, help="the controlled phase (default 1)")
+    p.add_argument("--iterations", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate")
+    p.add_argument("--template", type=int, default=None, help="pattern size k (k×k)")
+    p.add_argument("--scales", type=int, nargs="+", default=None, help="pattern scales (pooling factors)")
+    p.add_argument("--directions", type=int, default=None, help="projection directions per iteration")
+    p.add_argument("--section", type=int, default=None, help="side of the sections generated per iteration")
+    p.add_argument("--blocks", type=int, default=None, help="blocks A (l_a); 0 picks it by Eq. 12")
+    p.add_argument("--channels", type=int, default=None, help="channels per block")
+    p.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"))
+    p.add_argument("--dim", type=int, default=3, choices=(2, 3), help="3: 2D→3D (default), 2: 2D→2D")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="overwrite an existing model")
+    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_reading(p)
+    _add_device(p)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("generate", help="generate volumes with a trained model")
+    p.add_argument("model", help="model file written by `swnn train`")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output file; format from the extension: .npy .tif .tiff .zarr .raw (.png for 2D)",
+    )
+    size = p.add_mutually_exclusive_group(required=True)
+    size.add_argument("--size", type=int, help="cube side N (N³ voxels)")
+    size.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"))
+    p.add_argument("--block", type=int, default=128, help="block side (any value gives the same volume)")
+    p.add_argument("--samples", type=int, default=1, help="number of volumes (index before the extension)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    p.add_argument(
+        "--voxel-size", type=float, default=None, help="voxel size in metres, recorded as provenance"
+    )
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_device(p)
+    p.set_defaults(func=_generate)
+    return parser
+
+
+def _references(args) -> int:
+    from swnn.references import describe_references
+
+    for line in describe_references():
+        print(line)
+    return 0
+
+
+def _load(args):
+    from swnn.references import load_reference
+
+    shape = tuple(args.raw_shape) if args.raw_shape else None
+    return load_reference(args.reference, threshold=args.threshold, shape=shape, dtype=args.raw_dtype)
+
+
+def _train(args) -> int:
+    from swnn.training import PROFILES, train
+
+    output = Path(args.output)
+    if output.exists() and not args.force:
+        raise FileExistsError(f"{output} exists; pass --force to overwrite")
+    config = PROFILES[args.profile].replace(
+        iterations=args.iterations,
+        learning_rate=args.lr,
+        template=args.template,
+        scales=tuple(args.scales) if args.scales else None,
+        directions=args.directions,
+        section=args.section,
+        blocks=args.blocks,
+        channels=args.channels,
+        precision=args.precision,
+        dim=args.dim,
+        seed=args.seed,
+    )
+    reference = _load(args)
+    images = (
+        reference.volume
+        if reference.volume is not None and not reference.name.startswith("builtin:")
+        else list(reference.images)
+    )
+    result = train(
+        images,
+        config=config,
+        output=output,
+        phase=args.phase,
+        target_fraction=args.fraction,
+        n_phases=reference.n_phases,
+        reference_name=reference.name,
+        device=args.device,
+        progress=not args.quiet,
+        resume=not args.restart,
+        force=args.force,
+    )
+    meta = result.model.metadata
+    print(
+        f"saved {output}: {config.iterations} iterations in {result.seconds:.0f} s "
+        f"({result.seconds_per_iteration:.2f} s/it), target fraction {meta['target_fraction']:.4f}, "
+        f"threshold {meta['threshold']}"
+    )
+    return 0
+
+
+def _output_paths(output: Path, samples: int) -> list[Path]:
+    if samples == 1:
+        return [output]
+    width = len(str(samples - 1))
+    suffix = ".zarr" if output.name.endswith(".zarr") else output.suffix
+    stem = output.name[: len(output.name) - len(suffix)]
+    return [output.with_name(f"{stem}_{i:0{width}d}{suffix}") for i in range(samples)]
+
+
+def _generate(args) -> int:
+    from swnn.generation import GenerationSettings, generate
+    from swnn.io import VolumeWriter, write_png
+    from swnn.model import load_model
+
+    if args.samples < 1:
+        raise ValueError(f"--samples must be at least 1, got {args.samples}")
+    shape = (args.size,) * 3 if args.size is not None else tuple(args.shape)
+    if min(shape) < 1:
+        raise ValueError(f"the output shape must be positive, got {shape}")
+    output = Path(args.output)
+    paths = _output_paths(output, args.samples)
+    for path in paths:
+        if path.exists() and not args.force:
+            raise FileExistsError(f"{path} exists; pass --force to overwrite")
+    is_png = output.suffix.lower() == ".png"
+    if is_png and shape[0] != 1:
+        raise ValueError(
+            f"{output}: PNG holds one 2D image; use --shape 1 Y X, or .npy/.tif/.zarr for volumes"
+        )
+    model = load_model(args.model)
+    settings = GenerationSettings(block=args.block, seed=args.seed, precision=args.precision)
+    for sample, path in enumerate(paths):
+        metadata = {
+            "seed": args.seed,
+            "sample": sample,
+            "model": str(args.model),
+            "model_sha256": model.metadata.get("model_sha256"),
+            "swnn_version": __version__,
+            "n_phases": model.network.n_phases,
+            "phase": model.metadata.get("phase", 1),
+            "threshold": model.threshold,
+            "voxel_size": args.voxel_size,
+            "block": args.block,
+            "precision": args.precision,
+            "reference": model.metadata.get("reference", {}).get("name"),
+        }
+        if is_png:
+            image = generate(model, shape, settings=settings, sample=sample, device=args.device)[0]
+            write_png(path, image, n_phases=model.network.n_phases, force=args.force)
+        else:
+            with VolumeWriter(
+                path, shape, metadata=metadata, force=args.force, chunks=(min(args.block, 128),) * 3
+            ) as writer:
+                generate(
+                    model,
+                    shape,
+                    settings=settings,
+                    sample=sample,
+                    device=args.device,
+                    writer=writer,
+                    progress=not args.quiet,
+                )
+        print(f"wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``swnn`` command; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except _USER_ERRORS as exc:
+        print(f"swnn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"swnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

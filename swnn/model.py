@@ -1,0 +1,93 @@
+"""A trained SWNN: the network's weights plus the metadata needed to generate with it.
+
+Saved as one file holding only tensors, strings and numbers (loadable with ``torch.load(weights_only=True)``;
+never a pickled module) and a human-readable JSON sidecar ``<model>.json`` with the same metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from swnn._version import __version__
+from swnn.network import SWNN
+
+__all__ = ["TrainedModel", "load_model", "FORMAT"]
+
+FORMAT = "swnn-model/1"
+
+
+@dataclass
+class TrainedModel:
+    """Network in evaluation mode plus its metadata.
+
+    Attributes
+    ----------
+    network : SWNN
+        BatchNorm statistics re-estimated on full volumes after training, so outputs do not depend on the block.
+    metadata : dict
+        ``n_phases``, ``blocks``, ``channels``, ``noise_channels``, ``noise`` (distribution, tile), ``threshold``
+        (the model's fixed logit threshold for two phases), ``target_fraction``, ``reference`` (name, sha256,
+        fraction), ``training`` (settings, iterations, loss), ``version``.
+    """
+
+    network: SWNN
+    metadata: dict
+
+    @property
+    def threshold(self) -> float:
+        """Logit threshold for phase 1 (two phases); fixed when the model was trained."""
+        return float(self.metadata.get("threshold", 0.0))
+
+    @property
+    def noise_tile(self) -> int:
+        return int(self.metadata.get("noise", {}).get("tile", 32))
+
+    def model_hash(self) -> str:
+        """SHA-256 of the weights (keys sorted), the provenance tag written beside generated volumes."""
+        digest = hashlib.sha256()
+        for key, value in sorted(self.network.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+    def save(self, path: str | Path, *, force: bool = False) -> Path:
+        """Write the model atomically to ``path`` and its metadata to ``path + '.json'``."""
+        from swnn.io import atomic_write
+
+        path = Path(path)
+        meta = dict(self.metadata, format=FORMAT, version=__version__, model_sha256=self.model_hash())
+        state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
+        with atomic_write(path, force=force) as tmp:
+            torch.save({"format": FORMAT, "metadata_json": json.dumps(meta), "state_dict": state}, tmp)
+        with atomic_write(Path(str(path) + ".json"), force=True) as tmp:
+            Path(tmp).write_text(json.dumps(meta, indent=2) + "\n")
+        self.metadata = meta
+        return path
+
+
+def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> TrainedModel:
+    """Load a model saved by :meth:`TrainedModel.save` (``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {path} does not exist")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for non-model files
+        raise ValueError(f"{path} is not an swnn model file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an swnn model file (expected format {FORMAT!r})")
+    meta = json.loads(blob["metadata_json"])
+    network = SWNN(
+        meta["n_phases"],
+        blocks=meta["blocks"],
+        channels=meta["channels"],
+        noise_channels=meta["noise_channels"],
+    )
+    network.load_state_dict(blob["state_dict"])
+    network.eval().to(device)
+    return TrainedModel(network=network, metadata=meta)

@@ -1,0 +1,141 @@
+"""The SWNN generator (paper Eq. 12–15).
+
+``l_a`` blocks A (Conv3d 3³ without padding, LeakyReLU, BatchNorm) followed by block B (Conv3d 1³). Every block A
+trims one voxel on each side, so the receptive field is 2·l_a + 1 and an output of n³ needs an input of
+(n + 2·l_a)³. The network is fully convolutional: any output shape can be produced, block by block with a halo of
+l_a voxels, with exactly the voxels of one whole pass.
+
+Outputs are logits: one channel for two phases (sigmoid gives the probability of phase 1), n channels for n > 2
+phases (softmax). :meth:`SWNN.phase_probabilities` returns the phase channels 1..n−1 used for patterns.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["SWNN", "blocks_for_correlation_length", "correlation_length"]
+
+R_A = 3  # receptive field of one block A (Eq. 12)
+R_B = 1  # receptive field of block B
+
+
+def blocks_for_correlation_length(correlation_length: float) -> int:
+    """Number of blocks A so that the receptive field covers the correlation length (Eq. 12).
+
+    l_a = ceil((l_c − R_B − 1) / (R_A − 1)), at least 1.
+    """
+    return max(1, math.ceil((correlation_length - R_B - 1) / (R_A - 1)))
+
+
+def correlation_length(image, *, phase: int = 1, tolerance: float = 0.05, r_max: int | None = None) -> int:
+    """Smallest lag r at which S2 along both image axes is within ``tolerance``·(φ − φ²) of φ².
+
+    This is the l_c of Eq. 12: beyond it the two-point function is flat, so the network need not see further.
+    """
+    import numpy as np
+
+    ind = (np.asarray(image) == phase).astype(np.float64)
+    phi = ind.mean()
+    span = phi - phi * phi
+    if span <= 0:
+        raise ValueError(f"phase {phase} fills none or all of the image; no correlation length")
+    r_max = r_max or min(ind.shape) // 2
+    for r in range(1, r_max + 1):
+        s0 = (ind[r:, :] * ind[:-r, :]).mean()
+        s1 = (ind[:, r:] * ind[:, :-r]).mean()
+        if max(abs(s0 - phi * phi), abs(s1 - phi * phi)) <= tolerance * span:
+            return r
+    return r_max
+
+
+class SWNN(nn.Module):
+    """Fully convolutional generator G: noise (B, c_in, Z+2l_a, Y+2l_a, X+2l_a) → logits (B, c_out, Z, Y, X).
+
+    Parameters
+    ----------
+    n_phases : int
+        Phases of the microstructure (2 or more).
+    blocks : int
+        l_a, the number of blocks A (default 8 as the authors' code: receptive field 17).
+    channels : int
+        Feature channels of each block A (default 24).
+    noise_channels : int
+        Channels of the input noise (default 3).
+    negative_slope : float
+        LeakyReLU slope.
+    """
+
+    def __init__(
+        self,
+        n_phases: int = 2,
+        *,
+        blocks: int = 8,
+        channels: int = 24,
+        noise_channels: int = 3,
+        negative_slope: float = 0.2,
+    ):
+        super().__init__()
+        if n_phases < 2:
+            raise ValueError(f"n_phases must be at least 2, got {n_phases}")
+        if blocks < 1 or channels < 1 or noise_channels < 1:
+            raise ValueError(
+                f"blocks, channels and noise_channels must be positive, got {blocks}, {channels}, "
+                f"{noise_channels}"
+            )
+        self.n_phases = n_phases
+        self.blocks = blocks
+        self.channels = channels
+        self.noise_channels = noise_channels
+        self.negative_slope = negative_slope
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        c_in = noise_channels
+        for _ in range(blocks):
+            self.convs.append(nn.Conv3d(c_in, channels, 3))
+            self.norms.append(nn.BatchNorm3d(channels))
+            c_in = channels
+        self.head = nn.Conv3d(channels, 1 if n_phases == 2 else n_phases, 1)
+
+    @property
+    def halo(self) -> int:
+        """Voxels trimmed on each side: l_a."""
+        return self.blocks
+
+    @property
+    def receptive_field(self) -> int:
+        """Side of the cube of noise one output voxel depends on: 2·l_a + 1."""
+        return 2 * self.blocks + 1
+
+    def forward(self, noise: torch.Tensor, *, permutation: Sequence[int] | None = None) -> torch.Tensor:
+        """Logits for ``noise``.
+
+        Parameters
+        ----------
+        noise : Tensor of shape (B, c_in, Z, Y, X)
+        permutation : sequence of 3 ints, optional
+            Evaluate the network on spatially permuted input: when ``noise`` is ``x.permute(2 + p)`` of some
+            ``x``, the result is ``G(x).permute(2 + p)``. The kernels are permuted instead of the data, so a slab
+            can be laid out with its thin axis where the convolution is fastest.
+        """
+        perm = None if permutation is None or tuple(permutation) == (0, 1, 2) else tuple(permutation)
+        x = noise
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            weight = conv.weight if perm is None else conv.weight.permute(0, 1, *(2 + p for p in perm))
+            x = F.conv3d(x, weight, conv.bias)
+            x = F.leaky_relu(x, self.negative_slope)
+            x = norm(x)
+        return self.head(x)
+
+    def phase_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Channels 1..n−1 of the phase probabilities, shape (B, n−1, ...)."""
+        if self.n_phases == 2:
+            return torch.sigmoid(logits)
+        return torch.softmax(logits, dim=1)[:, 1:]
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,88 @@
+"""Local pattern distributions of 2D images and sections (paper Eq. 7).
+
+A microstructure is described by the set of all k×k windows (stride 1) of its 2D image, its *local patterns*.
+Phases are one-hot channels: a two-phase image has one channel (the indicator of phase 1, phase 0 implied),
+an n-phase image has n − 1 channels (phases 1..n−1), so more than two phases fit the same code.
+
+Patterns can also be taken at coarser scales (the image average-pooled by a factor s before the k×k windows are
+taken): a 7×7 template constrains lags r ≤ 6 directly, and pooled patterns constrain the longer lags that set the
+two-point function up to the receptive field of the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["phase_channels", "extract_patterns", "multiscale_patterns", "n_patterns"]
+
+
+def phase_channels(labels: np.ndarray | torch.Tensor, n_phases: int) -> torch.Tensor:
+    """One-hot channels of a label image, phase 0 implied.
+
+    Parameters
+    ----------
+    labels : ndarray or Tensor of shape (H, W) or (B, H, W)
+        Integer phase labels 0..n_phases−1.
+    n_phases : int
+        Number of phases (at least 2).
+
+    Returns
+    -------
+    Tensor of shape (B, n_phases − 1, H, W), float32
+        Channel c is the indicator of phase c + 1.
+    """
+    if n_phases < 2:
+        raise ValueError(f"n_phases must be at least 2, got {n_phases}")
+    t = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels)
+    if t.ndim == 2:
+        t = t[None]
+    if t.ndim != 3:
+        raise ValueError(f"labels must have shape (H, W) or (B, H, W), got {tuple(t.shape)}")
+    t = t.long()
+    phases = torch.arange(1, n_phases, device=t.device).view(1, -1, 1, 1)
+    return (t[:, None] == phases).float()  # (B, P, H, W)
+
+
+def extract_patterns(channels: torch.Tensor, template: int, *, scale: int = 1) -> torch.Tensor:
+    """All k×k patterns at stride 1 (Eq. 7), optionally of the image average-pooled by ``scale``.
+
+    Parameters
+    ----------
+    channels : Tensor of shape (B, P, H, W)
+        Phase channels (one-hot or probabilities), see :func:`phase_channels`.
+    template : int
+        Template size k.
+    scale : int, optional
+        Average-pooling factor applied before the windows are taken (1: the image itself).
+
+    Returns
+    -------
+    Tensor of shape (N, P·k·k)
+        One row per pattern, N = B·(H/s − k + 1)·(W/s − k + 1). Differentiable.
+    """
+    if channels.ndim != 4:
+        raise ValueError(f"channels must have shape (B, P, H, W), got {tuple(channels.shape)}")
+    if scale > 1:
+        channels = F.avg_pool2d(channels, scale)
+    b, p, h, w = channels.shape
+    if h < template or w < template:
+        raise ValueError(
+            f"an image of {h}×{w} (after pooling by {scale}) is smaller than the {template}×{template} template"
+        )
+    cols = F.unfold(channels, template)  # (B, P·k·k, L)
+    return cols.transpose(1, 2).reshape(-1, p * template * template)
+
+
+def multiscale_patterns(channels: torch.Tensor, template: int, scales: Sequence[int]) -> list[torch.Tensor]:
+    """Patterns at each scale in ``scales`` (see :func:`extract_patterns`)."""
+    return [extract_patterns(channels, template, scale=s) for s in scales]
+
+
+def n_patterns(shape: tuple[int, int], template: int, scale: int = 1) -> int:
+    """Number of patterns N = (H/s − k + 1)(W/s − k + 1) of one image."""
+    h, w = shape[0] // scale, shape[1] // scale
+    return max(h - template + 1, 0) * max(w - template + 1, 0)

@@ -1,0 +1,591 @@
+"""Training an SWNN on a reference (paper Eq. 19–21, Algorithm 1).
+
+Each iteration draws thin noise slabs, one per axis for 2D→3D (one for 2D→2D), e.g. (2·l_a + 1, n + 2·l_a,
+n + 2·l_a), so the network outputs one n×n section per axis; the patterns of each section are compared with the
+reference's patterns by the sliced-Wasserstein distance, and the loss averages over sections and scales (Eq. 20).
+Adam updates the weights. After training, the BatchNorm statistics are re-estimated on full volumes (the running
+statistics of thin slabs lag the weights) and the model's fixed threshold is set once on calibration noise, so that
+the generated fraction matches the target (see README, "Binarisation").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from swnn._device import autocast, resolve_device, resolve_precision
+from swnn._version import __version__
+from swnn.control import control_patterns
+from swnn.model import TrainedModel
+from swnn.network import SWNN, blocks_for_correlation_length, correlation_length
+from swnn.noise import NoiseField
+from swnn.patterns import multiscale_patterns, phase_channels
+from swnn.sliced import project_sorted, random_directions, sliced_wasserstein
+
+__all__ = ["TrainConfig", "PROFILES", "TrainingTarget", "TrainResult", "train", "prepare_target"]
+
+# Position of the thin axis of a training slab where the convolution is fastest (measured on a 2-core AVX-512
+# CPU with channels-last tensors, 64² and 128² sections: fp32 thin-last 0.21/0.75 s vs thin-first 0.54/0.89 s per
+# slab; bf16 thin-middle 0.10/0.35 s vs thin-last 0.13/0.47 s). See benchmarks/.
+FAST_THIN_POSITION = {("cpu", "fp32"): 2, ("cpu", "bf16"): 1, ("cuda", "fp32"): 0, ("cuda", "bf16"): 0}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run (loadable from TOML as a table of the same keys).
+
+    Attributes
+    ----------
+    iterations : int
+        Adam steps.
+    learning_rate : float
+        Adam's step size; ``lr_schedule='cosine'`` decays it to a tenth over the run.
+    directions : int
+        Random unit projection directions per iteration (Eq. 18), redrawn every iteration.
+    p : int
+        Order of the sliced-Wasserstein distance, 1 or 2.
+    template : int
+        k, the side of the k×k patterns (Eq. 7).
+    scales : tuple of int
+        Pooling factors at which patterns are compared (1: the paper's patterns only).
+    section : int
+        n, the side of the 2D sections the network outputs per iteration.
+    blocks : int
+        l_a; 0 picks it from the reference's correlation length (Eq. 12).
+    channels, noise_channels : int
+        Width of blocks A and of the input noise.
+    precision : str
+        ``auto``, ``fp32`` or ``bf16`` (autocast for the convolutions; weights and loss stay float32).
+    dim : int
+        3 for 2D→3D, 2 for 2D→2D.
+    seed : int
+        Seeds the weights, the noise and the directions.
+    calibration_size : int
+        Side of the volumes used after training to re-estimate BatchNorm statistics and set the threshold.
+    checkpoint_every : int
+        Iterations between checkpoints (a resumable ``<model>.ckpt``).
+    """
+
+    iterations: int = 1200
+    learning_rate: float = 0.01
+    lr_schedule: str = "cosine"
+    directions: int = 256
+    p: int = 1
+    template: int = 7
+    scales: tuple[int, ...] = (1, 2, 4)
+    section: int = 64
+    blocks: int = 8
+    channels: int = 24
+    noise_channels: int = 3
+    precision: str = "auto"
+    dim: int = 3
+    seed: int = 0
+    calibration_size: int = 96
+    checkpoint_every: int = 100
+
+    def __post_init__(self):
+        checks = {
+            "iterations": self.iterations >= 1,
+            "learning_rate": self.learning_rate > 0,
+            "directions": self.directions >= 1,
+            "p": self.p in (1, 2),
+            "template": self.template >= 2,
+            "scales": len(self.scales) >= 1 and all(int(s) >= 1 for s in self.scales),
+            "section": self.section >= self.template,
+            "blocks": self.blocks >= 0,
+            "channels": self.channels >= 1,
+            "noise_channels": self.noise_channels >= 1,
+            "dim": self.dim in (2, 3),
+            "lr_schedule": self.lr_schedule in ("cosine", "constant"),
+            "precision": self.precision in ("auto", "fp32", "bf16"),
+            "calibration_size": self.calibration_size >= 8,
+            "checkpoint_every": self.checkpoint_every >= 1,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            k = bad[0]
+            raise ValueError(
+                f"training setting {k}={getattr(self, k)!r} is not accepted (see TrainConfig docs)"
+            )
+        object.__setattr__(self, "scales", tuple(int(s) for s in self.scales))
+        for s in self.scales:
+            if self.section // s < self.template:
+                raise ValueError(
+                    f"section {self.section} pooled by scale {s} is smaller than template {self.template}"
+                )
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["scales"] = list(self.scales)
+        return d
+
+
+PROFILES: dict[str, TrainConfig] = {
+    # The authors' settings: 2000 Adam steps at lr 0.05, 512 directions, 7×7 patterns at one scale, 128² sections,
+    # 8 blocks of 24 channels.
+    "paper": TrainConfig(
+        iterations=2000,
+        learning_rate=0.05,
+        lr_schedule="constant",
+        directions=512,
+        p=1,
+        template=7,
+        scales=(1,),
+        section=128,
+    ),
+    # Reaches the README's fidelity on a 2-core CPU in about 15 minutes per 128² reference.
+    "quick": TrainConfig(),
+}
+
+
+@dataclass(frozen=True)
+class TrainingTarget:
+    """Target patterns per generated axis and scale.
+
+    Attributes
+    ----------
+    per_axis : list of list of Tensor
+        ``per_axis[a][s]``: target patterns (N, d) for sections normal to axis a at scale index s.
+    n_phases : int
+    reference_fraction : float
+        Fraction of the controlled phase in the reference.
+    target_fraction : float
+        η (equal to the reference fraction without control).
+    phase : int
+        The controlled phase.
+    sha256 : str
+        Hash of the reference labels.
+    """
+
+    per_axis: list
+    n_phases: int
+    reference_fraction: float
+    target_fraction: float
+    phase: int
+    sha256: str
+    controlled: bool = False
+    kept: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes
+    ----------
+    model : TrainedModel
+    losses : ndarray of shape (iterations,)
+    seconds : float
+        Wall time of the iterations (not counting calibration).
+    seconds_per_iteration : float
+    """
+
+    model: TrainedModel
+    losses: np.ndarray
+    seconds: float
+    seconds_per_iteration: float
+
+
+def _hash_labels(arrays: Sequence[np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a, dtype=np.uint8)
+        digest.update(str(a.shape).encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def _phase_means(patterns: torch.Tensor, phase: int, n_phases: int) -> torch.Tensor:
+    n, d = patterns.shape
+    per_channel = patterns.view(n, n_phases - 1, d // (n_phases - 1))
+    if phase == 0:
+        return 1.0 - per_channel.sum(dim=1).double().mean(dim=1)
+    return per_channel[:, phase - 1].double().mean(dim=1)
+
+
+def prepare_target(
+    images: Sequence[np.ndarray] | np.ndarray,
+    config: TrainConfig,
+    *,
+    n_phases: int | None = None,
+    phase: int = 1,
+    target_fraction: float | None = None,
+    generator: torch.Generator | None = None,
+) -> TrainingTarget:
+    """Target patterns from a reference.
+
+    Parameters
+    ----------
+    images : ndarray (H, W), ndarray (Z, Y, X), or sequence of ndarray (H, W)
+        A 2D image (used for every axis), several 2D images of one material (their patterns pooled), or a 3D
+        volume (the sections normal to axis a give the targets of axis a: the central and quartile sections).
+    config : TrainConfig
+    n_phases : int, optional
+        Defaults to max label + 1.
+    phase : int
+        The phase whose fraction is controlled.
+    target_fraction : float, optional
+        η for the control strategy (Sec. 2.2.3); ``None`` keeps the reference's distribution (stochastic).
+    """
+    if isinstance(images, np.ndarray) and images.ndim == 3:
+        volume = images
+        per_axis_images = []
+        for axis in range(3):
+            length = volume.shape[axis]
+            picks = sorted({length // 4, length // 2, (3 * length) // 4})
+            per_axis_images.append([np.take(volume, i, axis=axis) for i in picks])
+        all_labels = [volume]
+    else:
+        imgs = [images] if isinstance(images, np.ndarray) else list(images)
+        for i, im in enumerate(imgs):
+            if np.asarray(im).ndim != 2:
+                raise ValueError(f"reference image {i} must be 2D, got shape {np.asarray(im).shape}")
+        per_axis_images = [imgs] * (3 if config.dim == 3 else 1)
+        all_labels = imgs
+    if config.dim == 2:
+        per_axis_images = per_axis_images[:1]
+    n_phases = n_phases or int(max(int(np.max(a)) for a in all_labels)) + 1
+    n_phases = max(n_phases, 2)
+    if not 0 <= phase < n_phases:
+        raise ValueError(f"phase must be one of 0..{n_phases - 1} for this reference, got {phase}")
+    reference_fraction = float(
+        np.mean(np.concatenate([(np.asarray(a) == phase).ravel() for a in all_labels]))
+    )
+    per_axis, kept = [], []
+    cache: dict[int, list[torch.Tensor]] = {}
+    for imgs in per_axis_images:
+        key = id(imgs)
+        if key not in cache:
+            scales_patterns = [[] for _ in config.scales]
+            for im in imgs:
+                for s, pats in enumerate(
+                    multiscale_patterns(phase_channels(im, n_phases), config.template, config.scales)
+                ):
+                    scales_patterns[s].append(pats)
+            pooled = [torch.cat(p) for p in scales_patterns]
+            if target_fraction is not None:
+                controlled = []
+                for pats in pooled:
+                    result = control_patterns(
+                        pats, target_fraction, means=_phase_means(pats, phase, n_phases), generator=generator
+                    )
+                    controlled.append(result.patterns)
+                    kept.append(result.kept)
+                pooled = controlled
+            cache[key] = pooled
+        per_axis.append(cache[key])
+    return TrainingTarget(
+        per_axis=per_axis,
+        n_phases=n_phases,
+        reference_fraction=reference_fraction,
+        target_fraction=reference_fraction if target_fraction is None else float(target_fraction),
+        phase=phase,
+        sha256=_hash_labels(all_labels),
+        controlled=target_fraction is not None,
+        kept=kept,
+    )
+
+
+def _to_device(per_axis: list, device: torch.device) -> list:
+    moved: dict[int, torch.Tensor] = {}
+    return [[moved.setdefault(id(t), t.to(device)) for t in scales] for scales in per_axis]
+
+
+def _slab_shape(axis: int, section: int, halo: int) -> list[int]:
+    shape = [section + 2 * halo] * 3
+    shape[axis] = 2 * halo + 1
+    return shape
+
+
+def _swap(axis: int, position: int) -> tuple[int, int, int]:
+    perm = [0, 1, 2]
+    perm[axis], perm[position] = perm[position], perm[axis]
+    return tuple(perm)
+
+
+def _sections(
+    network: SWNN, config: TrainConfig, generator: torch.Generator, device: torch.device, precision: str
+) -> list[torch.Tensor]:
+    """One n×n section per trained axis, as phase probabilities (1, P, n, n) in canonical orientation."""
+    position = FAST_THIN_POSITION.get((device.type, precision), 0)
+    out = []
+    for axis in range(config.dim if config.dim == 3 else 1):
+        perm = _swap(axis, position)
+        canonical = _slab_shape(axis, config.section, network.halo)
+        laid_out = [canonical[p] for p in perm]
+        noise = torch.randn(1, network.noise_channels, *laid_out, generator=generator).to(device)
+        if device.type == "cpu":
+            noise = noise.contiguous(memory_format=torch.channels_last_3d)
+        with autocast(device, precision):
+            logits = network(noise, permutation=perm)
+        probs = network.phase_probabilities(
+            logits.float()
+        )  # (1, P, *laid_out − 2·halo), thin position size 1
+        inverse = tuple(int(i) for i in np.argsort(perm))
+        probs = probs.permute(0, 1, *(2 + i for i in inverse)).squeeze(2 + axis)  # (1, P, n, n)
+        out.append(probs)
+    return out
+
+
+def _checkpoint_path(output: Path) -> Path:
+    return Path(str(output) + ".ckpt")
+
+
+def _settings_key(config: TrainConfig, target: TrainingTarget, reference_name: str) -> str:
+    blob = json.dumps(
+        {
+            "config": config.to_dict(),
+            "reference": target.sha256,
+            "name": reference_name,
+            "eta": target.target_fraction,
+            "controlled": target.controlled,
+            "phase": target.phase,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@torch.no_grad()
+def _reestimate_batchnorm(
+    network: SWNN, config: TrainConfig, device: torch.device, precision: str, seed: int, volumes: int = 2
+) -> None:
+    """Cumulative BatchNorm statistics over full calibration volumes (train-mode statistics, not thin slabs)."""
+    for norm in network.norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average
+    network.train()
+    side = config.calibration_size + 2 * network.halo
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(volumes):
+        noise = torch.randn(1, network.noise_channels, side, side, side, generator=g).to(device)
+        with autocast(device, precision):
+            network(noise)
+    for norm in network.norms:
+        norm.momentum = 0.1
+    network.eval()
+
+
+@torch.no_grad()
+def _calibrate_threshold(
+    network: SWNN, config: TrainConfig, target: TrainingTarget, device: torch.device, precision: str
+) -> tuple[float | None, float]:
+    """The fixed logit threshold that gives the target fraction on calibration noise (two phases).
+
+    Returns the threshold and the fraction a plain threshold of 0 (probability ½) would give.
+    """
+    side = config.calibration_size
+    field_ = NoiseField(seed=config.seed, sample=2**31 - 1, channels=network.noise_channels)
+    noise = torch.from_numpy(field_.region((0, 0, 0), (side + 2 * network.halo,) * 3))[None].to(device)
+    with autocast(device, precision):
+        logits = network(noise).float()
+    if target.n_phases != 2:
+        labels = logits.argmax(dim=1)
+        return None, float((labels == target.phase).float().mean())
+    values = logits.flatten().double().cpu()
+    phase1_at_zero = float((values > 0).double().mean())
+    eta = target.target_fraction
+    phase1_target = eta if target.phase == 1 else 1.0 - eta
+    threshold = float(torch.quantile(values[:: max(1, values.numel() // 2_000_000)], 1.0 - phase1_target))
+    fraction_at_zero = phase1_at_zero if target.phase == 1 else 1.0 - phase1_at_zero
+    return threshold, fraction_at_zero
+
+
+def train(
+    images,
+    *,
+    config: TrainConfig = PROFILES["quick"],
+    output: str | Path | None = None,
+    phase: int = 1,
+    target_fraction: float | None = None,
+    n_phases: int | None = None,
+    reference_name: str = "reference",
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    resume: bool = True,
+    force: bool = False,
+) -> TrainResult:
+    """Train an SWNN on ``images`` (Algorithm 1).
+
+    Parameters
+    ----------
+    images : ndarray (H, W) or (Z, Y, X), or sequence of ndarray (H, W)
+        Reference labels 0..n−1, see :func:`prepare_target`.
+    config : TrainConfig
+        Settings (``PROFILES['quick']`` or ``PROFILES['paper']`` as a start).
+    output : path, optional
+        Where to save the model (atomically) and, while training, its checkpoint ``<output>.ckpt``.
+    phase : int
+        The controlled phase (default 1).
+    target_fraction : float, optional
+        η for the control strategy; ``None`` for stochastic reconstruction.
+    resume : bool
+        Continue from ``<output>.ckpt`` when it was written with the same settings.
+
+    Returns
+    -------
+    TrainResult
+    """
+    dev = resolve_device(device)
+    precision = resolve_precision(config.precision, dev)
+    if output is not None:
+        output = Path(output)
+        if output.exists() and not force:
+            raise FileExistsError(f"{output} exists; pass --force to overwrite")
+        if not output.parent.is_dir():
+            raise FileNotFoundError(f"output folder {output.parent} does not exist")
+    torch.manual_seed(config.seed)
+    control_gen = torch.Generator().manual_seed(config.seed + 1)
+    target = prepare_target(
+        images, config, n_phases=n_phases, phase=phase, target_fraction=target_fraction, generator=control_gen
+    )
+    target = dataclasses.replace(target, per_axis=_to_device(target.per_axis, dev))
+    blocks = config.blocks
+    if blocks == 0:
+        ref = images if isinstance(images, np.ndarray) else images[0]
+        ref2d = ref if ref.ndim == 2 else ref[ref.shape[0] // 2]
+        blocks = blocks_for_correlation_length(correlation_length(ref2d, phase=phase))
+        config = config.replace(blocks=blocks)
+    network = SWNN(
+        target.n_phases, blocks=blocks, channels=config.channels, noise_channels=config.noise_channels
+    )
+    network.to(dev)
+    if dev.type == "cpu":
+        network = network.to(memory_format=torch.channels_last_3d)
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
+    noise_gen = torch.Generator().manual_seed(config.seed + 2)
+    direction_gen = torch.Generator().manual_seed(config.seed + 3)
+    losses = np.full(config.iterations, np.nan)
+    start = 0
+    key = _settings_key(config, target, reference_name)
+    ckpt = _checkpoint_path(output) if output is not None else None
+    if ckpt is not None and ckpt.exists() and resume:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        if state.get("key") == key:
+            network.load_state_dict(state["network"])
+            optimizer.load_state_dict(state["optimizer"])
+            noise_gen.set_state(state["noise_gen"])
+            direction_gen.set_state(state["direction_gen"])
+            start = int(state["iteration"])
+            losses[:start] = state["losses"].numpy()[:start]
+        else:
+            warnings.warn(f"{ckpt} was written with other settings; starting afresh", stacklevel=2)
+
+    def lr_at(it: int) -> float:
+        if config.lr_schedule == "constant":
+            return config.learning_rate
+        return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * it / config.iterations)))
+
+    dims = [p.shape[1] for p in target.per_axis[0]]
+    iterator = range(start, config.iterations)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            iterator, total=config.iterations, initial=start, desc="train", unit="it", dynamic_ncols=True
+        )
+        iterator = bar
+    network.train()
+    t0 = time.perf_counter()
+    for it in iterator:
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(it)
+        directions = [
+            random_directions(d, config.directions, generator=direction_gen, device=dev) for d in dims
+        ]
+        sections = _sections(network, config, noise_gen, dev, precision)
+        loss = 0.0
+        sorted_targets: dict[int, torch.Tensor] = {}  # one projection per distinct target tensor
+        for axis, section in enumerate(sections):
+            generated = multiscale_patterns(section, config.template, config.scales)
+            for s, pats in enumerate(generated):
+                ref = target.per_axis[axis][s]
+                if id(ref) not in sorted_targets:
+                    sorted_targets[id(ref)] = project_sorted(ref, directions[s])
+                loss = loss + sliced_wasserstein(
+                    pats,
+                    None,
+                    directions[s],
+                    p=config.p,
+                    root=False,
+                    y_sorted_projections=sorted_targets[id(ref)],
+                )
+        loss = loss / (len(sections) * len(config.scales))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise FloatingPointError(f"training diverged at iteration {it} (loss {value}); lower --lr")
+        losses[it] = value
+        if bar is not None:
+            bar.set_postfix(loss=f"{value:.4g}")
+        if ckpt is not None and ((it + 1) % config.checkpoint_every == 0) and it + 1 < config.iterations:
+            from swnn.io import atomic_write
+
+            with atomic_write(ckpt, force=True) as tmp:
+                torch.save(
+                    {
+                        "key": key,
+                        "iteration": it + 1,
+                        "network": network.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "noise_gen": noise_gen.get_state(),
+                        "direction_gen": direction_gen.get_state(),
+                        "losses": torch.from_numpy(losses),
+                    },
+                    tmp,
+                )
+    seconds = time.perf_counter() - t0
+    if bar is not None:
+        bar.close()
+    # Statistics and threshold in float32, the precision generation uses by default.
+    _reestimate_batchnorm(network, config, dev, "fp32", seed=config.seed + 4)
+    threshold, fraction_at_zero = _calibrate_threshold(network, config, target, dev, "fp32")
+    network = network.to(memory_format=torch.contiguous_format)
+    done = config.iterations - start
+    metadata = {
+        "n_phases": target.n_phases,
+        "blocks": network.blocks,
+        "channels": network.channels,
+        "noise_channels": network.noise_channels,
+        "noise": {"distribution": "standard normal", "tile": 32},
+        "threshold": threshold,
+        "fraction_at_zero_logit": fraction_at_zero,
+        "phase": target.phase,
+        "target_fraction": target.target_fraction,
+        "controlled": target.controlled,
+        "reference": {"name": reference_name, "sha256": target.sha256, "fraction": target.reference_fraction},
+        "training": {
+            "config": config.to_dict(),
+            "precision": precision,
+            "device": dev.type,
+            "iterations": config.iterations,
+            "final_loss": float(np.nanmean(losses[-20:])),
+            "seconds": seconds,
+            "seconds_per_iteration": seconds / max(done, 1),
+        },
+        "version": __version__,
+    }
+    model = TrainedModel(network=network, metadata=metadata)
+    if output is not None:
+        model.save(output, force=True)
+        if ckpt is not None and ckpt.exists():
+            ckpt.unlink()
+    return TrainResult(
+        model=model, losses=losses, seconds=seconds, seconds_per_iteration=seconds / max(done, 1)
+    )

@@ -1,0 +1,140 @@
+"""Network shape rules (Eq. 12–15), position-keyed noise and block-wise generation (Sec. 3.4)."""
+
+import numpy as np
+import pytest
+import torch
+
+from swnn.generation import GenerationSettings, generate, iter_blocks
+from swnn.model import TrainedModel
+from swnn.network import SWNN, blocks_for_correlation_length
+from swnn.noise import NoiseField
+
+
+def test_receptive_field_and_shapes():
+    net = SWNN(blocks=8, channels=24, noise_channels=3)
+    assert net.receptive_field == 17 and net.halo == 8
+    out = net(torch.randn(1, 3, 17, 20, 25))
+    assert out.shape == (1, 1, 1, 4, 9)
+    # 8 blocks of 24 channels, 3 noise channels: the authors' 111,361 parameters + the affine of one BatchNorm
+    # placed after the last block A here (24 weights + 24 biases)
+    assert net.n_parameters() == 111_361 + 48
+    assert SWNN(3, blocks=2)(torch.randn(2, 3, 5, 5, 5)).shape == (2, 3, 1, 1, 1)
+
+
+def test_eq12_blocks_from_correlation_length():
+    # l_a = ceil((l_c − R_B − 1)/(R_A − 1)) with R_A = 3, R_B = 1
+    assert [blocks_for_correlation_length(lc) for lc in (3, 4, 17, 18)] == [1, 1, 8, 8]
+    assert blocks_for_correlation_length(19) == 9
+
+
+def test_permuted_layout_equals_permuted_output():
+    torch.manual_seed(0)
+    net = SWNN(blocks=3, channels=6).eval()
+    x = torch.randn(1, 3, 9, 11, 13)
+    with torch.no_grad():
+        reference = net(x)
+        for perm in [(0, 2, 1), (2, 1, 0), (1, 2, 0)]:
+            y = net(x.permute(0, 1, *(2 + p for p in perm)), permutation=perm)
+            # same sums in another memory order: float32 round-off only
+            torch.testing.assert_close(
+                y, reference.permute(0, 1, *(2 + p for p in perm)), rtol=1e-5, atol=1e-5
+            )
+
+
+def test_noise_field_is_a_function_of_position():
+    field = NoiseField(seed=7, tile=8)
+    whole = field.region((0, 0, 0), (20, 21, 22))
+    assert whole.shape == (3, 20, 21, 22) and whole.dtype == np.float32
+    fresh = NoiseField(seed=7, tile=8)  # no shared cache
+    assert np.array_equal(fresh.region((5, 3, 9), (7, 11, 4)), whole[:, 5:12, 3:14, 9:13])
+    assert not np.array_equal(NoiseField(seed=8, tile=8).region((0, 0, 0), (4, 4, 4)), whole[:, :4, :4, :4])
+    assert not np.array_equal(
+        NoiseField(seed=7, sample=1, tile=8).region((0, 0, 0), (4, 4, 4)), whole[:, :4, :4, :4]
+    )
+    # standard normal: mean 0, std 1 within 5σ of their sampling error over 27,720 values
+    assert abs(whole.mean()) < 5 / np.sqrt(whole.size) and abs(whole.std() - 1) < 5 / np.sqrt(2 * whole.size)
+
+
+def test_noise_transforms_receive_the_global_origin():
+    seen = []
+
+    def shift(noise, origin):
+        seen.append(origin)
+        return noise + 1.0
+
+    field = NoiseField(seed=1, tile=8, transforms=(shift,))
+    plain = NoiseField(seed=1, tile=8).region((2, 3, 4), (5, 5, 5))
+    assert np.array_equal(field.region((2, 3, 4), (5, 5, 5)), plain + 1.0)
+    assert seen == [(2, 3, 4)]
+
+
+def _model(blocks=3, n_phases=2, seed=0):
+    torch.manual_seed(seed)
+    net = SWNN(n_phases, blocks=blocks, channels=8)
+    with torch.no_grad():  # non-trivial BatchNorm statistics
+        for norm in net.norms:
+            norm.running_mean.uniform_(-0.2, 0.2)
+            norm.running_var.uniform_(0.5, 1.5)
+        # threshold at the median logit so that both phases occur
+        logits = net.eval()(
+            torch.from_numpy(NoiseField(seed=99, tile=8).region((0, 0, 0), (16, 16, 16)))[None]
+        )
+    threshold = float(logits[:, 0].median())
+    return TrainedModel(network=net, metadata={"threshold": threshold, "noise": {"tile": 8}})
+
+
+@pytest.mark.parametrize("n_phases", [2, 3])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_chunked_generation_equals_whole_pass(n_phases, precision):
+    model = _model(n_phases=n_phases)
+    shape = (13, 20, 11)
+    whole = generate(
+        model, shape, settings=GenerationSettings(block=64, seed=3, precision=precision), device="cpu"
+    )
+    assert whole.dtype == np.uint8 and whole.shape == shape
+    assert set(np.unique(whole)) <= set(range(n_phases)) and len(np.unique(whole)) > 1
+    for block in (2, 5, 8, 16):
+        chunked = generate(
+            model, shape, settings=GenerationSettings(block=block, seed=3, precision=precision), device="cpu"
+        )
+        # exact: every output voxel reads the same noise through the same arithmetic
+        assert np.array_equal(chunked, whole), f"block {block} differs"
+
+
+def test_logits_of_blocks_equal_whole_pass_bitwise():
+    model = _model()
+    net = model.network
+    field = NoiseField(seed=0, tile=8)
+    with torch.no_grad():
+        whole = net(torch.from_numpy(field.region((0, 0, 0), (26, 26, 26)))[None])
+        part = net(torch.from_numpy(field.region((7, 3, 11), (12, 9, 15)))[None])
+    assert torch.equal(part, whole[:, :, 7:13, 3:6, 11:20])
+
+
+def test_samples_and_seeds_differ():
+    model = _model()
+    a = generate(model, (12, 12, 12), settings=GenerationSettings(seed=0), device="cpu")
+    b = generate(model, (12, 12, 12), settings=GenerationSettings(seed=0), sample=1, device="cpu")
+    c = generate(model, (12, 12, 12), settings=GenerationSettings(seed=1), device="cpu")
+    assert not np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_blocks_cover_the_volume_once_in_z_slab_order():
+    shape = (10, 7, 5)
+    count = np.zeros(shape, dtype=int)
+    starts = []
+    for index in iter_blocks(shape, 4):
+        count[index] += 1
+        starts.append(index[0].start)
+    assert (count == 1).all() and starts == sorted(starts)
+
+
+def test_bad_generation_input():
+    model = _model()
+    with pytest.raises(ValueError, match="shape"):
+        generate(model, (0, 4, 4), device="cpu")
+    with pytest.raises(ValueError, match="block"):
+        GenerationSettings(block=0)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            generate(model, (4, 4, 4), device="cuda")

@@ -1,0 +1,77 @@
+"""Local patterns (Eq. 7) and the control strategy (Sec. 2.2.3)."""
+
+import numpy as np
+import pytest
+import torch
+
+from swnn.control import control_patterns, reachable_range
+from swnn.patterns import extract_patterns, n_patterns, phase_channels
+
+
+def test_patterns_are_all_windows():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 2, size=(12, 10))
+    pats = extract_patterns(phase_channels(image, 2), 3)
+    assert pats.shape == (n_patterns((12, 10), 3), 9)
+    # brute force: window at (i, j), row-major, is row i·(W−k+1)+j
+    for i, j in [(0, 0), (4, 7), (9, 2)]:
+        expected = image[i : i + 3, j : j + 3].ravel()
+        assert np.array_equal(pats[i * 8 + j].numpy(), expected)
+
+
+def test_multiphase_channels_and_pooled_scale():
+    image = np.array([[0, 1, 2, 2], [2, 1, 0, 0], [1, 1, 2, 0], [0, 0, 0, 2]])
+    ch = phase_channels(image, 3)
+    assert ch.shape == (1, 2, 4, 4)
+    assert torch.equal(ch[0, 0], torch.from_numpy((image == 1).astype(np.float32)))
+    pooled = extract_patterns(ch, 2, scale=2)  # one 2×2 window of the 2×2 pooled image
+    assert pooled.shape == (1, 8)
+    assert pooled[0, 0].item() == pytest.approx(((image == 1)[:2, :2]).mean())
+
+
+def _labyrinth(seed=0, n=96):
+    from scipy import ndimage
+
+    field = ndimage.gaussian_filter(np.random.default_rng(seed).normal(size=(n, n)), 3)
+    return (field > np.quantile(field, 0.6)).astype(np.uint8)  # fraction 0.40
+
+
+@pytest.mark.parametrize("eta", [0.15, 0.25, 0.55])
+def test_control_reaches_target(eta):
+    pats = extract_patterns(phase_channels(_labyrinth(), 2), 7)
+    result = control_patterns(pats, eta, generator=torch.Generator().manual_seed(0))
+    assert result.patterns.shape == pats.shape
+    # The kept prefix/suffix overshoots η by at most one pattern's share (1/kept); the random remainder of r
+    # patterns drawn from the kept ones shifts the mean by (r/N)·σ/√r in standard deviation, σ the spread of
+    # the kept patterns' means: allow the overshoot plus four such deviations.
+    n = pats.shape[0]
+    r = n % result.kept
+    sigma = pats.mean(dim=1).double().std().item()
+    tolerance = 1 / result.kept + 4 * (r / n) * sigma / max(r, 1) ** 0.5
+    assert result.achieved == pytest.approx(eta, abs=tolerance)
+    assert tolerance < 0.01
+    # rows are reference patterns
+    assert set(map(tuple, result.patterns[:50].int().tolist())) <= set(map(tuple, pats.int().tolist()))
+
+
+def test_control_prefix_is_the_shortest():
+    pats = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 1.0]])  # means 0, .5, 1, 1 → overall .625
+    result = control_patterns(pats, 0.25)
+    assert result.kept == 2  # means 0 and .5 average .25
+    assert result.achieved == pytest.approx(0.25)
+    result = control_patterns(pats, 0.9)
+    assert (
+        result.kept == 2 + 0 or result.kept == 3
+    )  # suffix of the two 1s has mean 1 > .9; adding .5 gives .833
+    assert result.kept == 3
+
+
+def test_unreachable_target_names_the_range():
+    pats = extract_patterns(phase_channels(_labyrinth(), 2), 7)
+    lo, hi = reachable_range(pats)
+    with pytest.raises(ValueError, match=r"reachable range for this template is \[0\.0000, 1\.0000\]"):
+        control_patterns(pats, 1.2)
+    assert (lo, hi) == (0.0, 1.0)
+    sparse = extract_patterns(phase_channels(np.ones((20, 20), dtype=np.uint8), 2), 5)
+    with pytest.raises(ValueError, match="unreachable"):
+        control_patterns(sparse, 0.5)

@@ -1,0 +1,188 @@
+"""Training (Algorithm 1), saving and resuming, and the swnn command end to end (tiny settings)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from swnn.cli import main
+from swnn.model import load_model
+from swnn.training import PROFILES, prepare_target, train
+
+TINY = PROFILES["quick"].replace(
+    iterations=4,
+    section=24,
+    scales=(1, 2),
+    directions=16,
+    blocks=2,
+    channels=6,
+    calibration_size=16,
+    checkpoint_every=2,
+    template=5,
+)
+
+
+def _image(seed=0, n=48):
+    from scipy import ndimage
+
+    field = ndimage.gaussian_filter(np.random.default_rng(seed).normal(size=(n, n)), 2)
+    return (field > np.quantile(field, 0.65)).astype(np.uint8)
+
+
+def test_training_lowers_the_loss_and_hits_the_fraction():
+    image = _image()
+    result = train(
+        image, config=TINY.replace(iterations=40, learning_rate=0.02), progress=False, device="cpu"
+    )
+    losses = result.losses
+    assert np.isfinite(losses).all()
+    # the loss of the first iterations (random network) is well above that of the last ones
+    assert losses[-5:].mean() < 0.7 * losses[:3].mean()
+    meta = result.model.metadata
+    assert meta["reference"]["fraction"] == pytest.approx(image.mean())
+    volume = __import__("swnn.generation", fromlist=["generate"]).generate(
+        result.model, (40, 40, 40), device="cpu"
+    )
+    # the fixed threshold was set on other noise of 16³: the fraction of a 40³ sample follows within the
+    # sampling error of such small, correlated volumes (a few hundredths)
+    assert abs(volume.mean() - image.mean()) < 0.05
+
+
+def test_prepare_target_from_volume_uses_each_axis():
+    volume = np.random.default_rng(0).integers(0, 2, size=(20, 24, 28)).astype(np.uint8)
+    target = prepare_target(volume, TINY.replace(scales=(1,)))
+    assert len(target.per_axis) == 3
+    # sections normal to axis 0 are 24×28 → 3 sections × 20 × 24 windows of 5×5
+    assert target.per_axis[0][0].shape == (3 * 20 * 24, 25)
+    assert target.per_axis[2][0].shape == (3 * 16 * 20, 25)
+
+
+def test_control_sets_the_target_fraction():
+    image = _image()
+    target = prepare_target(image, TINY, target_fraction=0.2, generator=torch.Generator().manual_seed(0))
+    assert target.target_fraction == 0.2 and target.controlled
+    for pats in target.per_axis[0]:
+        assert pats.mean().item() == pytest.approx(0.2, abs=0.01)  # see test_control_reaches_target
+    with pytest.raises(ValueError, match="reachable range"):
+        prepare_target(image, TINY, target_fraction=1.5)
+
+
+def test_save_load_weights_only_and_resume(tmp_path):
+    out = tmp_path / "m.pt"
+    first = train(_image(), config=TINY, output=out, progress=False, device="cpu")
+    blob = torch.load(out, weights_only=True)  # no pickled module inside
+    assert blob["format"] == "swnn-model/1"
+    model = load_model(out)
+    assert model.model_hash() == first.model.model_hash()
+    sidecar = json.loads((tmp_path / "m.pt.json").read_text())
+    assert sidecar["model_sha256"] == model.model_hash() and sidecar["training"]["config"]["iterations"] == 4
+    with pytest.raises(FileExistsError, match="--force"):
+        train(_image(), config=TINY, output=out, progress=False)
+
+    # An interrupted run resumes from its checkpoint and ends where an uninterrupted one ends.
+    class Stop(Exception):
+        pass
+
+    interrupted = tmp_path / "r.pt"
+    calls = {"n": 0}
+    original = torch.optim.Adam.step
+
+    def failing_step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise Stop
+        return original(self, *args, **kwargs)
+
+    torch.optim.Adam.step = failing_step
+    try:
+        with pytest.raises(Stop):
+            train(_image(), config=TINY, output=interrupted, progress=False, device="cpu")
+    finally:
+        torch.optim.Adam.step = original
+    assert not interrupted.exists() and (tmp_path / "r.pt.ckpt").exists()
+    resumed = train(_image(), config=TINY, output=interrupted, progress=False, device="cpu")
+    assert not (tmp_path / "r.pt.ckpt").exists()
+    assert np.allclose(resumed.losses, first.losses, rtol=1e-5)
+
+
+def test_cli_train_generate_end_to_end(tmp_path, capsys):
+    np.save(tmp_path / "ref.npy", _image() * 255)
+    model = tmp_path / "m.pt"
+    args = [
+        "--iterations",
+        "3",
+        "--section",
+        "24",
+        "--scales",
+        "1",
+        "--directions",
+        "8",
+        "--blocks",
+        "2",
+        "--channels",
+        "4",
+        "--template",
+        "5",
+        "--quiet",
+    ]
+    assert main(["train", str(tmp_path / "ref.npy"), "-o", str(model), *args]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(model),
+                "-o",
+                str(tmp_path / "v.tif"),
+                "--size",
+                "20",
+                "--samples",
+                "2",
+                "--block",
+                "8",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    import tifffile
+
+    a, b = tifffile.imread(tmp_path / "v_0.tif"), tifffile.imread(tmp_path / "v_1.tif")
+    assert a.shape == (20, 20, 20) and a.dtype == np.uint8 and set(np.unique(a)) <= {0, 1}
+    assert not np.array_equal(a, b)
+    meta = json.loads((tmp_path / "v_0.tif.json").read_text())
+    assert meta["seed"] == 0 and meta["sample"] == 0 and len(meta["model_sha256"]) == 64
+    # no overwrite without --force, one clear line, no traceback
+    assert (
+        main(["generate", str(model), "-o", str(tmp_path / "v.tif"), "--size", "20", "--samples", "2"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "exists; pass --force" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "builtin:nope", "-o", "x.pt"], "available: particles"),
+        (["train", "missing.png", "-o", "x.pt"], "no such file"),
+        (["generate", "missing.pt", "-o", "v.npy", "--size", "8"], "does not exist"),
+        (
+            ["train", "builtin:labyrinth", "-o", "x.pt", "--fraction", "1.5", "--iterations", "1"],
+            "reachable range",
+        ),
+    ],
+)
+def test_cli_bad_input_is_one_clear_line(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_command_starts_without_heavy_imports():
+    code = "import sys; from swnn.cli import main; main(['references']); print(sorted(m for m in ('torch', 'tifffile', 'zarr', 'scipy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
