@@ -97,7 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--block", type=int, default=128, help="block side (any value gives the same volume)")
     p.add_argument("--samples", type=int, default=1, help="number of volumes (index before the extension)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "bf16"),
+        help="auto: bf16 where convolutions run natively in bfloat16 (each precision has its own "
+        "calibrated threshold)",
+    )
     p.add_argument(
         "--voxel-size", type=float, default=None, help="voxel size in metres, recorded as provenance"
     )
@@ -199,8 +205,11 @@ def _generate(args) -> int:
         raise ValueError(
             f"{output}: PNG holds one 2D image; use --shape 1 Y X, or .npy/.tif/.zarr for volumes"
         )
+    from swnn._device import resolve_device, resolve_precision
+
     model = load_model(args.model)
-    settings = GenerationSettings(block=args.block, seed=args.seed, precision=args.precision)
+    precision = resolve_precision(args.precision, resolve_device(args.device))
+    settings = GenerationSettings(block=args.block, seed=args.seed, precision=precision)
     for sample, path in enumerate(paths):
         metadata = {
             "seed": args.seed,
@@ -210,10 +219,10 @@ def _generate(args) -> int:
             "swnn_version": __version__,
             "n_phases": model.network.n_phases,
             "phase": model.metadata.get("phase", 1),
-            "threshold": model.threshold,
+            "threshold": model.threshold_for(precision),
             "voxel_size": args.voxel_size,
             "block": args.block,
-            "precision": args.precision,
+            "precision": precision,
             "reference": model.metadata.get("reference", {}).get("name"),
         }
         if is_png:

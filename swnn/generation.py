@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from swnn._device import autocast, resolve_device
+from swnn._device import autocast, resolve_device, resolve_precision
 from swnn.model import TrainedModel
 from swnn.noise import NoiseField, NoiseTransform
 
@@ -33,18 +33,19 @@ class GenerationSettings:
     seed : int
         Seed of the noise field.
     precision : str
-        ``fp32`` (default) or ``bf16``.
+        ``auto`` (default: bf16 where convolutions run natively in bfloat16, else fp32), ``fp32`` or ``bf16``.
+        Each precision uses the threshold the model calibrated for it.
     """
 
     block: int = 128
     seed: int = 0
-    precision: str = "fp32"
+    precision: str = "auto"
 
     def __post_init__(self):
         if self.block < 1:
             raise ValueError(f"block must be a positive number of voxels, got {self.block}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
 
 
 def iter_blocks(shape: Sequence[int], block: int) -> Iterator[tuple[slice, slice, slice]]:
@@ -58,10 +59,10 @@ def iter_blocks(shape: Sequence[int], block: int) -> Iterator[tuple[slice, slice
         )
 
 
-def logits_to_labels(logits: torch.Tensor, model: TrainedModel) -> torch.Tensor:
+def logits_to_labels(logits: torch.Tensor, model: TrainedModel, precision: str = "fp32") -> torch.Tensor:
     """Labels (uint8) from logits (B, C, Z, Y, X): the fixed threshold for two phases, argmax otherwise."""
     if model.network.n_phases == 2:
-        return (logits[:, 0] > model.threshold).to(torch.uint8)
+        return (logits[:, 0] > model.threshold_for(precision)).to(torch.uint8)
     return logits.argmax(dim=1).to(torch.uint8)
 
 
@@ -100,6 +101,7 @@ def generate(
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"shape must be three positive sizes (Z, Y, X), got {shape}")
     dev = resolve_device(device)
+    precision = resolve_precision(settings.precision, dev)
     network = model.network.to(dev).eval()
     halo = network.halo
     field = NoiseField(
@@ -120,9 +122,9 @@ def generate(
         origin = [s.start for s in index]
         size = [s.stop - s.start + 2 * halo for s in index]
         noise = torch.from_numpy(field.region(origin, size))[None].to(dev)  # (1, c_in, *size)
-        with autocast(dev, settings.precision):
+        with autocast(dev, precision):
             logits = network(noise)
-        labels = logits_to_labels(logits.float(), model)[0].cpu().numpy()  # (bz, by, bx)
+        labels = logits_to_labels(logits.float(), model, precision)[0].cpu().numpy()  # (bz, by, bx)
         if writer is not None:
             writer.write(index, labels)
         else:

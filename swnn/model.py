@@ -40,8 +40,19 @@ class TrainedModel:
 
     @property
     def threshold(self) -> float:
-        """Logit threshold for phase 1 (two phases); fixed when the model was trained."""
-        return float(self.metadata.get("threshold", 0.0))
+        """Logit threshold for phase 1 (two phases) in float32; fixed when the model was trained."""
+        return float(self.metadata.get("threshold") or 0.0)
+
+    def threshold_for(self, precision: str) -> float:
+        """The fixed threshold calibrated for ``precision`` (``fp32`` or ``bf16``)."""
+        thresholds = self.metadata.get("thresholds") or {}
+        if precision in thresholds:
+            return float(thresholds[precision])
+        if precision != "fp32":
+            raise ValueError(
+                f"this model has no threshold calibrated for {precision!r}; use --precision fp32"
+            )
+        return self.threshold
 
     @property
     def noise_tile(self) -> int:

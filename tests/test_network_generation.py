@@ -80,7 +80,14 @@ def _model(blocks=3, n_phases=2, seed=0):
             torch.from_numpy(NoiseField(seed=99, tile=8).region((0, 0, 0), (16, 16, 16)))[None]
         )
     threshold = float(logits[:, 0].median())
-    return TrainedModel(network=net, metadata={"threshold": threshold, "noise": {"tile": 8}})
+    return TrainedModel(
+        network=net,
+        metadata={
+            "threshold": threshold,
+            "thresholds": {"fp32": threshold, "bf16": threshold},
+            "noise": {"tile": 8},
+        },
+    )
 
 
 @pytest.mark.parametrize("n_phases", [2, 3])
