@@ -111,7 +111,65 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_device(p)
     p.set_defaults(func=_generate)
+    p = sub.add_parser("evaluate", help="statistical descriptors of a volume, optionally against a reference")
+    p.add_argument("volume", help="volume or image file (TIFF, NPY, RAW, zarr, PNG, BMP), or builtin:NAME")
+    p.add_argument("-o", "--output", required=True, help="metrics JSON file to write")
+    p.add_argument(
+        "--reference",
+        default=None,
+        help="reference file or builtin:NAME (its 3D volume); a 2D reference is compared with the "
+        "mean of the volume's three axes",
+    )
+    p.add_argument(
+        "--metrics",
+        default="fraction,s2,lineal_path,chord_length,specific_surface,connectivity",
+        help="comma-separated list (default: all of fraction,s2,lineal_path,chord_length,"
+        "specific_surface,connectivity)",
+    )
+    p.add_argument("--phase", type=int, default=1, help="the phase described (default 1)")
+    p.add_argument("--rmax", type=int, default=32, help="largest lag of S2 and the lineal path (default 32)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    _add_reading(p)
+    _add_device(p)
+    p.set_defaults(func=_evaluate)
     return parser
+
+
+def _evaluate(args) -> int:
+    import json
+
+    from physics.compare import compare, describe
+    from swnn.io import atomic_write
+    from swnn.references import load_reference
+
+    output = Path(args.output)
+    if output.exists() and not args.force:
+        raise FileExistsError(f"{output} exists; pass --force to overwrite")
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    shape = tuple(args.raw_shape) if args.raw_shape else None
+
+    def read(spec):
+        ref = load_reference(spec, threshold=args.threshold, shape=shape, dtype=args.raw_dtype)
+        return ref.volume if ref.volume is not None else ref.image
+
+    volume = read(args.volume)
+    result = describe(volume, metrics=metrics, phase=args.phase, r_max=args.rmax)
+    if args.reference is not None:
+        reference = load_reference(args.reference)
+        reference = reference.volume if reference.volume is not None else reference.image
+        result["reference"] = describe(reference, metrics=metrics, phase=args.phase, r_max=args.rmax)
+        result["comparison"] = compare(volume, reference, phase=args.phase, r_max=args.rmax).to_dict()
+    with atomic_write(output, force=args.force) as tmp:
+        Path(tmp).write_text(json.dumps(result) + "\n")
+    summary = f"fraction {result['fraction']:.4f}" if "fraction" in result else ""
+    if "comparison" in result:
+        c = result["comparison"]
+        summary += (
+            f", fraction error {c['fraction_error']:+.4f}, S2 RMSE {c['s2_rmse']:.4f}, "
+            f"lineal-path RMSE {c['lineal_path_rmse']:.4f}"
+        )
+    print(f"wrote {output}" + (f": {summary}" if summary else ""))
+    return 0
 
 
 def _references(args) -> int:

@@ -1,0 +1,94 @@
+"""`swnn evaluate`: the documented JSON shape, comparison against 2D and 3D references, clear errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from physics.correlation import two_point_probability
+from swnn.cli import main
+
+
+@pytest.fixture
+def volume_file(tmp_path):
+    rng = np.random.default_rng(0)
+    vol = (rng.random((24, 26, 28)) < 0.3).astype(np.uint8)
+    path = tmp_path / "v.npy"
+    np.save(path, vol)
+    return path, vol
+
+
+def test_json_shape_and_values(tmp_path, volume_file):
+    path, vol = volume_file
+    image = (np.random.default_rng(1).random((40, 40)) < 0.3).astype(np.uint8) * 255
+    from PIL import Image
+
+    Image.fromarray(image).save(tmp_path / "ref.png")
+    out = tmp_path / "m.json"
+    assert (
+        main(
+            ["evaluate", str(path), "--reference", str(tmp_path / "ref.png"), "--rmax", "10", "-o", str(out)]
+        )
+        == 0
+    )
+    data = json.loads(out.read_text())
+    assert data["shape"] == [24, 26, 28] and data["phase"] == 1
+    assert data["fraction"] == pytest.approx(vol.mean(), abs=0)
+    assert data["s2"]["r"] == list(range(11))
+    assert len(data["s2"]["per_axis"]) == 3 and len(data["s2"]["mean"]) == 11
+    expected = two_point_probability(vol, r_max=10)
+    np.testing.assert_array_equal(np.array(data["s2"]["per_axis"]), expected.per_axis)
+    assert {"r", "s2"} <= set(data["s2"]["radial"])
+    assert {"r", "per_axis", "mean"} <= set(data["lineal_path"])
+    for key in ("chord_length", "specific_surface", "connectivity"):
+        assert key in data
+    assert len(data["reference"]["s2"]["per_axis"]) == 2
+    ref_fraction = (image == 255).mean()
+    assert data["comparison"]["fraction_error"] == pytest.approx(vol.mean() - ref_fraction, abs=1e-12)
+    assert data["comparison"]["s2_rmse"] >= 0
+
+
+def test_metrics_subset_and_builtin_reference(tmp_path, volume_file):
+    path, _ = volume_file
+    out = tmp_path / "m.json"
+    args = [
+        "evaluate",
+        str(path),
+        "--metrics",
+        "fraction,s2",
+        "--reference",
+        "builtin:particles",
+        "-o",
+        str(out),
+    ]
+    assert main([*args, "--rmax", "8"]) == 0
+    data = json.loads(out.read_text())
+    assert "lineal_path" not in data and "chord_length" not in data
+    assert len(data["reference"]["s2"]["per_axis"]) == 3  # the built-in's 3D volume: axis by axis
+
+
+@pytest.mark.parametrize(
+    "make, extra, message",
+    [
+        (lambda: np.random.default_rng(0).random((8, 8, 8)), [], "must be segmented"),
+        (lambda: np.where(np.eye(8)[None] > 0, np.nan, 1.0) * np.ones((8, 1, 1)), [], "NaN"),
+        (
+            lambda: np.zeros((8, 8, 8), dtype=np.uint8) + np.eye(8, dtype=np.uint8)[None],
+            ["--phase", "3"],
+            "phase=3 does not occur",
+        ),
+        (lambda: (np.arange(512).reshape(8, 8, 8) % 2).astype(np.uint8), ["--rmax", "20"], "r_max"),
+        (
+            lambda: (np.arange(512).reshape(8, 8, 8) % 2).astype(np.uint8),
+            ["--metrics", "fraction,nope"],
+            "nope",
+        ),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path, capsys, make, extra, message):
+    np.save(tmp_path / "bad.npy", make())
+    out = tmp_path / "m.json"
+    assert main(["evaluate", str(tmp_path / "bad.npy"), "-o", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()
