@@ -32,7 +32,15 @@ from swnn.noise import NoiseField
 from swnn.patterns import multiscale_patterns, phase_channels
 from swnn.sliced import project_sorted, random_directions, sliced_wasserstein
 
-__all__ = ["TrainConfig", "PROFILES", "TrainingTarget", "TrainResult", "train", "prepare_target"]
+__all__ = [
+    "TrainConfig",
+    "PROFILES",
+    "TrainingTarget",
+    "TrainingState",
+    "TrainResult",
+    "train",
+    "prepare_target",
+]
 
 # Position of the thin axis of a training slab where the convolution is fastest (measured on a 2-core AVX-512
 # CPU with channels-last tensors, 64² and 128² sections: fp32 thin-last 0.21/0.75 s vs thin-first 0.54/0.89 s per
@@ -76,7 +84,7 @@ class TrainConfig:
         Iterations between checkpoints (a resumable ``<model>.ckpt``).
     """
 
-    iterations: int = 1200
+    iterations: int = 500
     learning_rate: float = 0.01
     lr_schedule: str = "cosine"
     directions: int = 256
@@ -413,6 +421,91 @@ def _calibrate_threshold(
     return thresholds, fraction_at_zero
 
 
+@dataclass
+class TrainingState:
+    """Everything one training iteration needs; :meth:`step` runs one (used by :func:`train` and benchmarks)."""
+
+    config: TrainConfig
+    target: TrainingTarget
+    network: SWNN
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    precision: str
+    noise_gen: torch.Generator
+    direction_gen: torch.Generator
+
+    @classmethod
+    def create(
+        cls,
+        images,
+        config: TrainConfig,
+        *,
+        phase: int = 1,
+        target_fraction: float | None = None,
+        n_phases: int | None = None,
+        device: str | torch.device = "auto",
+    ) -> TrainingState:
+        dev = resolve_device(device)
+        precision = resolve_precision(config.precision, dev)
+        torch.manual_seed(config.seed)
+        control_gen = torch.Generator().manual_seed(config.seed + 1)
+        target = prepare_target(
+            images,
+            config,
+            n_phases=n_phases,
+            phase=phase,
+            target_fraction=target_fraction,
+            generator=control_gen,
+        )
+        target = dataclasses.replace(target, per_axis=_to_device(target.per_axis, dev))
+        blocks = config.blocks
+        if blocks == 0:
+            ref = images if isinstance(images, np.ndarray) else images[0]
+            ref2d = ref if ref.ndim == 2 else ref[ref.shape[0] // 2]
+            blocks = blocks_for_correlation_length(correlation_length(ref2d, phase=phase))
+            config = config.replace(blocks=blocks)
+        network = SWNN(
+            target.n_phases, blocks=blocks, channels=config.channels, noise_channels=config.noise_channels
+        )
+        network.to(dev)
+        if dev.type == "cpu":
+            network = network.to(memory_format=torch.channels_last_3d)
+        optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
+        noise_gen = torch.Generator().manual_seed(config.seed + 2)
+        direction_gen = torch.Generator().manual_seed(config.seed + 3)
+        return cls(config, target, network, optimizer, dev, precision, noise_gen, direction_gen)
+
+    def step(self) -> float:
+        """One Adam step on three fresh sections (Eq. 20); returns the loss."""
+        config, dev = self.config, self.device
+        dims = [p.shape[1] for p in self.target.per_axis[0]]
+        directions = [
+            random_directions(d, config.directions, generator=self.direction_gen, device=dev) for d in dims
+        ]
+        sections = _sections(self.network, config, self.noise_gen, dev, self.precision)
+        loss = 0.0
+        sorted_targets: dict[int, torch.Tensor] = {}  # one projection per distinct target tensor
+        for axis, section in enumerate(sections):
+            generated = multiscale_patterns(section, config.template, config.scales)
+            for s, pats in enumerate(generated):
+                ref = self.target.per_axis[axis][s]
+                if id(ref) not in sorted_targets:
+                    sorted_targets[id(ref)] = project_sorted(ref, directions[s])
+                loss = loss + sliced_wasserstein(
+                    pats,
+                    None,
+                    directions[s],
+                    p=config.p,
+                    root=False,
+                    y_sorted_projections=sorted_targets[id(ref)],
+                )
+        loss = loss / (len(sections) * len(config.scales))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+
 def train(
     images,
     *,
@@ -456,40 +549,24 @@ def train(
             raise FileExistsError(f"{output} exists; pass --force to overwrite")
         if not output.parent.is_dir():
             raise FileNotFoundError(f"output folder {output.parent} does not exist")
-    torch.manual_seed(config.seed)
-    control_gen = torch.Generator().manual_seed(config.seed + 1)
-    target = prepare_target(
-        images, config, n_phases=n_phases, phase=phase, target_fraction=target_fraction, generator=control_gen
+    state = TrainingState.create(
+        images, config, phase=phase, target_fraction=target_fraction, n_phases=n_phases, device=dev
     )
-    target = dataclasses.replace(target, per_axis=_to_device(target.per_axis, dev))
-    blocks = config.blocks
-    if blocks == 0:
-        ref = images if isinstance(images, np.ndarray) else images[0]
-        ref2d = ref if ref.ndim == 2 else ref[ref.shape[0] // 2]
-        blocks = blocks_for_correlation_length(correlation_length(ref2d, phase=phase))
-        config = config.replace(blocks=blocks)
-    network = SWNN(
-        target.n_phases, blocks=blocks, channels=config.channels, noise_channels=config.noise_channels
-    )
-    network.to(dev)
-    if dev.type == "cpu":
-        network = network.to(memory_format=torch.channels_last_3d)
-    optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
-    noise_gen = torch.Generator().manual_seed(config.seed + 2)
-    direction_gen = torch.Generator().manual_seed(config.seed + 3)
+    config, target, network, optimizer = state.config, state.target, state.network, state.optimizer
+    noise_gen, direction_gen = state.noise_gen, state.direction_gen
     losses = np.full(config.iterations, np.nan)
     start = 0
     key = _settings_key(config, target, reference_name)
     ckpt = _checkpoint_path(output) if output is not None else None
     if ckpt is not None and ckpt.exists() and resume:
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        if state.get("key") == key:
-            network.load_state_dict(state["network"])
-            optimizer.load_state_dict(state["optimizer"])
-            noise_gen.set_state(state["noise_gen"])
-            direction_gen.set_state(state["direction_gen"])
-            start = int(state["iteration"])
-            losses[:start] = state["losses"].numpy()[:start]
+        saved = torch.load(ckpt, map_location="cpu", weights_only=True)
+        if saved.get("key") == key:
+            network.load_state_dict(saved["network"])
+            optimizer.load_state_dict(saved["optimizer"])
+            noise_gen.set_state(saved["noise_gen"])
+            direction_gen.set_state(saved["direction_gen"])
+            start = int(saved["iteration"])
+            losses[:start] = saved["losses"].numpy()[:start]
         else:
             warnings.warn(f"{ckpt} was written with other settings; starting afresh", stacklevel=2)
 
@@ -498,7 +575,6 @@ def train(
             return config.learning_rate
         return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * it / config.iterations)))
 
-    dims = [p.shape[1] for p in target.per_axis[0]]
     iterator = range(start, config.iterations)
     bar = None
     if progress:
@@ -513,31 +589,7 @@ def train(
     for it in iterator:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(it)
-        directions = [
-            random_directions(d, config.directions, generator=direction_gen, device=dev) for d in dims
-        ]
-        sections = _sections(network, config, noise_gen, dev, precision)
-        loss = 0.0
-        sorted_targets: dict[int, torch.Tensor] = {}  # one projection per distinct target tensor
-        for axis, section in enumerate(sections):
-            generated = multiscale_patterns(section, config.template, config.scales)
-            for s, pats in enumerate(generated):
-                ref = target.per_axis[axis][s]
-                if id(ref) not in sorted_targets:
-                    sorted_targets[id(ref)] = project_sorted(ref, directions[s])
-                loss = loss + sliced_wasserstein(
-                    pats,
-                    None,
-                    directions[s],
-                    p=config.p,
-                    root=False,
-                    y_sorted_projections=sorted_targets[id(ref)],
-                )
-        loss = loss / (len(sections) * len(config.scales))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        value = float(loss.detach())
+        value = state.step()
         if not math.isfinite(value):
             raise FloatingPointError(f"training diverged at iteration {it} (loss {value}); lower --lr")
         losses[it] = value
