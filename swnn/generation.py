@@ -103,6 +103,9 @@ def generate(
     dev = resolve_device(device)
     precision = resolve_precision(settings.precision, dev)
     network = model.network.to(dev).eval()
+    # channels-last tensors run the CPU convolutions (oneDNN) 1.5–2× faster than contiguous ones
+    memory_format = torch.channels_last_3d if dev.type == "cpu" else torch.contiguous_format
+    network = network.to(memory_format=memory_format)
     halo = network.halo
     field = NoiseField(
         seed=settings.seed,
@@ -122,6 +125,7 @@ def generate(
         origin = [s.start for s in index]
         size = [s.stop - s.start + 2 * halo for s in index]
         noise = torch.from_numpy(field.region(origin, size))[None].to(dev)  # (1, c_in, *size)
+        noise = noise.contiguous(memory_format=memory_format)
         with autocast(dev, precision):
             logits = network(noise)
         labels = logits_to_labels(logits.float(), model, precision)[0].cpu().numpy()  # (bz, by, bx)
