@@ -19,8 +19,18 @@ from pathlib import Path
 __all__ = ["run_case", "main"]
 
 
-def run_case(spec: str, *, profile: str = "quick", samples: int = 1, size: int = 128, seed: int = 0,
-             iterations: int | None = None, models: Path | None = None, phase: int = 1, progress: bool = True):
+def run_case(
+    spec: str,
+    *,
+    profile: str = "quick",
+    samples: int = 1,
+    size: int = 128,
+    seed: int = 0,
+    iterations: int | None = None,
+    models: Path | None = None,
+    phase: int = 1,
+    progress: bool = True,
+):
     """Train on ``spec`` and yield one result dict per generated sample."""
     import numpy as np
 
@@ -36,26 +46,48 @@ def run_case(spec: str, *, profile: str = "quick", samples: int = 1, size: int =
     output = None
     if models is not None:
         models.mkdir(parents=True, exist_ok=True)
-        output = models / (Path(reference_spec.replace("builtin:", "")).stem + (f"@{fraction}" if fraction else "")
-                           + f"-{profile}-s{seed}.pt")
-    result = train(list(reference.images), config=config, output=output, phase=phase,
-                   target_fraction=target_fraction, n_phases=reference.n_phases, reference_name=reference_spec,
-                   progress=progress, force=True)
+        output = models / (
+            Path(reference_spec.replace("builtin:", "")).stem
+            + (f"@{fraction}" if fraction else "")
+            + f"-{profile}-s{seed}.pt"
+        )
+    result = train(
+        list(reference.images),
+        config=config,
+        output=output,
+        phase=phase,
+        target_fraction=target_fraction,
+        n_phases=reference.n_phases,
+        reference_name=reference_spec,
+        progress=progress,
+        force=True,
+    )
     image = reference.image
     for sample in range(samples):
         t0 = time.perf_counter()
-        volume = generate(result.model, (size,) * 3, settings=GenerationSettings(seed=seed + 1), sample=sample)
+        volume = generate(
+            result.model, (size,) * 3, settings=GenerationSettings(seed=seed + 1), sample=sample
+        )
         seconds_generate = time.perf_counter() - t0
         cmp = compare(volume, image, phase=phase, r_max=32)
         achieved = float(np.mean(volume == phase))
         target = result.model.metadata["target_fraction"]
         yield {
-            "case": spec, "profile": profile, "seed": seed, "sample": sample, "size": size,
-            "iterations": config.iterations, "reference_fraction": float(np.mean(image == phase)),
-            "target_fraction": target, "fraction": achieved, "fraction_error": achieved - target,
-            "s2_rmse": cmp.s2_rmse, "lineal_path_rmse": cmp.lineal_path_rmse,
+            "case": spec,
+            "profile": profile,
+            "seed": seed,
+            "sample": sample,
+            "size": size,
+            "iterations": config.iterations,
+            "reference_fraction": float(np.mean(image == phase)),
+            "target_fraction": target,
+            "fraction": achieved,
+            "fraction_error": achieved - target,
+            "s2_rmse": cmp.s2_rmse,
+            "lineal_path_rmse": cmp.lineal_path_rmse,
             "fraction_at_zero_logit": result.model.metadata["fraction_at_zero_logit"],
-            "seconds_train": result.seconds, "seconds_per_iteration": result.seconds_per_iteration,
+            "seconds_train": result.seconds,
+            "seconds_per_iteration": result.seconds_per_iteration,
             "seconds_generate": seconds_generate,
         }
 
@@ -73,8 +105,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     for spec in args.cases:
-        for row in run_case(spec, profile=args.profile, samples=args.samples, size=args.size, seed=args.seed,
-                            iterations=args.iterations, models=args.models, progress=not args.quiet):
+        for row in run_case(
+            spec,
+            profile=args.profile,
+            samples=args.samples,
+            size=args.size,
+            seed=args.seed,
+            iterations=args.iterations,
+            models=args.models,
+            progress=not args.quiet,
+        ):
             with open(args.output, "a") as fh:
                 fh.write(json.dumps(row) + "\n")
             print(json.dumps(row), flush=True)
