@@ -277,7 +277,7 @@ def _generate(args) -> int:
             "swnn_version": __version__,
             "n_phases": model.network.n_phases,
             "phase": model.metadata.get("phase", 1),
-            "threshold": model.threshold_for(precision),
+            "threshold": model.threshold_for(precision) if model.network.n_phases == 2 else None,
             "voxel_size": args.voxel_size,
             "block": args.block,
             "precision": precision,

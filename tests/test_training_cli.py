@@ -186,3 +186,18 @@ def test_command_starts_without_heavy_imports():
     code = "import sys; from swnn.cli import main; main(['references']); print(sorted(m for m in ('torch', 'tifffile', 'zarr', 'scipy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_two_dimensional_training_and_three_phases():
+    from swnn.generation import generate
+
+    two_d = train(_image(), config=TINY.replace(dim=2), progress=False, device="cpu")
+    image = generate(two_d.model, (1, 30, 30), device="cpu")
+    assert image.shape == (1, 30, 30) and set(np.unique(image)) <= {0, 1}
+
+    rng = np.random.default_rng(0)
+    labels = np.digitize(rng.random((48, 48)), [0.5, 0.8]).astype(np.uint8)  # fractions 0.5 / 0.3 / 0.2
+    three = train(labels, config=TINY, progress=False, device="cpu")
+    assert three.model.network.n_phases == 3 and three.model.metadata["threshold"] is None
+    volume = generate(three.model, (12, 12, 12), device="cpu")
+    assert volume.max() <= 2
