@@ -49,7 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_references)
 
     p = sub.add_parser("train", help="train a model on a reference image or volume")
-    p.add_argument("reference", help="image or volume file, or builtin:NAME (see `swnn references`)")
+    p.add_argument(
+        "reference",
+        nargs="+",
+        help="image or volume file, or builtin:NAME (see `swnn references`); several 2D images of one material "
+        "pool their patterns",
+    )
     p.add_argument("-o", "--output", required=True, help="model file to write (e.g. model.pt)")
     p.add_argument(
         "--profile",
@@ -180,11 +185,28 @@ def _references(args) -> int:
     return 0
 
 
-def _load(args):
+def _training_images(args):
+    """The training input of `swnn train`: one reference's images or volume, or several 2D images pooled."""
     from swnn.references import load_reference
 
     shape = tuple(args.raw_shape) if args.raw_shape else None
-    return load_reference(args.reference, threshold=args.threshold, shape=shape, dtype=args.raw_dtype)
+    references = [
+        load_reference(spec, threshold=args.threshold, shape=shape, dtype=args.raw_dtype)
+        for spec in args.reference
+    ]
+    if len(references) == 1:
+        ref = references[0]
+        # a 3D file trains each axis on its own sections; a built-in trains on its 2D section (its volume is
+        # the ground truth to compare with)
+        use_volume = ref.volume is not None and not ref.name.startswith("builtin:")
+        return (ref.volume if use_volume else list(ref.images)), ref.n_phases, ref.name
+    for ref in references:
+        if ref.volume is not None:
+            raise ValueError(
+                f"{ref.name}: several references must all be 2D images of one material; "
+                "give a 3D volume on its own"
+            )
+    return [ref.image for ref in references], max(r.n_phases for r in references), "+".join(args.reference)
 
 
 def _train(args) -> int:
@@ -206,20 +228,15 @@ def _train(args) -> int:
         dim=args.dim,
         seed=args.seed,
     )
-    reference = _load(args)
-    images = (
-        reference.volume
-        if reference.volume is not None and not reference.name.startswith("builtin:")
-        else list(reference.images)
-    )
+    images, n_phases, name = _training_images(args)
     result = train(
         images,
         config=config,
         output=output,
         phase=args.phase,
         target_fraction=args.fraction,
-        n_phases=reference.n_phases,
-        reference_name=reference.name,
+        n_phases=n_phases,
+        reference_name=name,
         device=args.device,
         progress=not args.quiet,
         resume=not args.restart,
