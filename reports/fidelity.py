@@ -92,10 +92,36 @@ def run_case(
         }
 
 
+def summarize(rows: list[dict]) -> str:
+    """A markdown table: one line per case, mean over its samples (and the worst sample)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    lines = [
+        "| case | target | samples | fraction (mean) | error of mean | worst sample error | S2 RMSE (mean / worst) "
+        "| L RMSE (mean) | iterations | s/it |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for case, group in frame.groupby("case", sort=False):
+        target = group["target_fraction"].iloc[0]
+        mean_fraction = group["fraction"].mean()
+        worst = group["fraction_error"].abs().max()
+        lines.append(
+            f"| {Path(case).name} | {target:.4f} | {len(group)} | {mean_fraction:.4f} | {mean_fraction - target:+.4f} "
+            f"| {worst:.4f} | {group['s2_rmse'].mean():.4f} / {group['s2_rmse'].max():.4f} "
+            f"| {group['lineal_path_rmse'].mean():.4f} | {group['iterations'].iloc[0]} "
+            f"| {group['seconds_per_iteration'].iloc[0]:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reports.fidelity", description=__doc__.splitlines()[0])
-    parser.add_argument("cases", nargs="+")
-    parser.add_argument("-o", "--output", required=True, help="JSON-lines file, appended to")
+    parser.add_argument("cases", nargs="*")
+    parser.add_argument(
+        "--summarize", type=Path, default=None, help="print a markdown table of a results file"
+    )
+    parser.add_argument("-o", "--output", default=None, help="JSON-lines file, appended to")
     parser.add_argument("--profile", default="quick", choices=("quick", "paper"))
     parser.add_argument("--samples", type=int, default=1)
     parser.add_argument("--size", type=int, default=128)
@@ -104,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, default=None, help="folder to keep the trained models in")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    if args.summarize is not None:
+        rows = [json.loads(line) for line in args.summarize.read_text().splitlines() if line.strip()]
+        print(summarize(rows))
+        return 0
+    if not args.cases or args.output is None:
+        parser.error("give one or more cases and -o RESULTS.jsonl (or --summarize FILE)")
     for spec in args.cases:
         for row in run_case(
             spec,
