@@ -166,7 +166,8 @@ class TrainingTarget:
     Attributes
     ----------
     per_axis : list of list of Tensor
-        ``per_axis[a][s]``: target patterns (N, d) for sections normal to axis a at scale index s.
+        ``per_axis[a][s]``: target patterns (N, d) for sections normal to axis a at scale index s; None for a
+        coarser scale that the control strategy cannot bring to η (left out of the loss).
     n_phases : int
     reference_fraction : float
         Fraction of the controlled phase in the reference.
@@ -286,10 +287,16 @@ def prepare_target(
             pooled = [torch.cat(p) for p in scales_patterns]
             if target_fraction is not None:
                 controlled = []
-                for pats in pooled:
-                    result = control_patterns(
-                        pats, target_fraction, means=_phase_means(pats, phase, n_phases), generator=generator
-                    )
+                for s, pats in enumerate(pooled):
+                    means = _phase_means(pats, phase, n_phases)
+                    if s > 0 and not float(means.min()) <= target_fraction <= float(means.max()):
+                        # Pooled patterns span a narrower range of means than the k×k template; where η lies
+                        # outside it, that scale cannot be controlled and is left out of the loss (None).
+                        # The paper's template (the first scale) decides reachability.
+                        controlled.append(None)
+                        kept.append(0)
+                        continue
+                    result = control_patterns(pats, target_fraction, means=means, generator=generator)
                     controlled.append(result.patterns)
                     kept.append(result.kept)
                 pooled = controlled
@@ -309,7 +316,9 @@ def prepare_target(
 
 def _to_device(per_axis: list, device: torch.device) -> list:
     moved: dict[int, torch.Tensor] = {}
-    return [[moved.setdefault(id(t), t.to(device)) for t in scales] for scales in per_axis]
+    return [
+        [None if t is None else moved.setdefault(id(t), t.to(device)) for t in scales] for scales in per_axis
+    ]
 
 
 def _slab_shape(axis: int, section: int, halo: int) -> list[int]:
@@ -478,17 +487,24 @@ class TrainingState:
     def step(self) -> float:
         """One Adam step on three fresh sections (Eq. 20); returns the loss."""
         config, dev = self.config, self.device
-        dims = [p.shape[1] for p in self.target.per_axis[0]]
+        dims = [0 if p is None else p.shape[1] for p in self.target.per_axis[0]]
         directions = [
-            random_directions(d, config.directions, generator=self.direction_gen, device=dev) for d in dims
+            None
+            if d == 0
+            else random_directions(d, config.directions, generator=self.direction_gen, device=dev)
+            for d in dims
         ]
         sections = _sections(self.network, config, self.noise_gen, dev, self.precision)
         loss = 0.0
+        terms = 0
         sorted_targets: dict[int, torch.Tensor] = {}  # one projection per distinct target tensor
         for axis, section in enumerate(sections):
             generated = multiscale_patterns(section, config.template, config.scales)
             for s, pats in enumerate(generated):
                 ref = self.target.per_axis[axis][s]
+                if ref is None:  # a scale the control strategy could not reach
+                    continue
+                terms += 1
                 if id(ref) not in sorted_targets:
                     sorted_targets[id(ref)] = project_sorted(ref, directions[s])
                 loss = loss + sliced_wasserstein(
@@ -499,7 +515,7 @@ class TrainingState:
                     root=False,
                     y_sorted_projections=sorted_targets[id(ref)],
                 )
-        loss = loss / (len(sections) * len(config.scales))
+        loss = loss / terms
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

@@ -64,10 +64,25 @@ def test_control_sets_the_target_fraction():
     image = _image()
     target = prepare_target(image, TINY, target_fraction=0.2, generator=torch.Generator().manual_seed(0))
     assert target.target_fraction == 0.2 and target.controlled
+    assert target.per_axis[0][0] is not None
     for pats in target.per_axis[0]:
-        assert pats.mean().item() == pytest.approx(0.2, abs=0.01)  # see test_control_reaches_target
+        if pats is not None:
+            assert pats.mean().item() == pytest.approx(0.2, abs=0.01)  # see test_control_reaches_target
     with pytest.raises(ValueError, match="reachable range"):
         prepare_target(image, TINY, target_fraction=1.5)
+
+
+def test_control_leaves_out_a_coarse_scale_it_cannot_reach():
+    # 8×8-pooled 5×5 patterns of a fine labyrinth average close to its fraction 0.35: η = 0.05 is reachable by
+    # the 5×5 template (all-zero windows exist) but not by the pooled patterns, which are then left out.
+    config = TINY.replace(scales=(1, 8), section=48)
+    image = np.tile(_image(n=48), (2, 2))
+    target = prepare_target(image, config, target_fraction=0.05, generator=torch.Generator().manual_seed(0))
+    assert target.per_axis[0][0] is not None and target.per_axis[0][1] is None
+    result = train(
+        image, config=config.replace(iterations=2), target_fraction=0.05, progress=False, device="cpu"
+    )
+    assert np.isfinite(result.losses).all()
 
 
 def test_save_load_weights_only_and_resume(tmp_path):
