@@ -1,0 +1,109 @@
+"""Lattice-Boltzmann permeability speed: MLUPS over fluid nodes, and time to a converged k.
+
+MLUPS here always counts fluid-node updates (only pore nodes connected along the flow are stored and
+updated), per second of stepping, set-up and compilation excluded (``PermeabilityResult.mlups``).
+Bar on this 2-core CPU (../shared/REFERENCES.md): eager ``torch.roll`` D3Q19 code runs at 8–19 MLUPS at
+64³ and 2.4–8 at 128³; memory bandwidth allows roughly 130–200.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from benchmarks._info import machine_info, synchronize
+from physics.permeability import PermeabilityWarning, permeability
+
+# Fixed number of steps timed for the MLUPS figure, per size (enough to dwarf the per-call set-up).
+STEPS = {16: 20, 64: 400, 128: 200}
+
+
+def porous_volume(size: int, porosity: float = 0.35, seed: int = 0) -> np.ndarray:
+    """Periodic Gaussian-blob structure (σ = 2 voxels) with the given pore fraction; percolating at 0.35."""
+    field = ndimage.gaussian_filter(
+        np.random.default_rng(seed).standard_normal((size,) * 3), 2.0, mode="wrap"
+    )
+    return (field > np.quantile(field, 1 - porosity)).astype(np.uint8)
+
+
+def _device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@pytest.mark.sizes(full=[64, 128], tiny=[16])
+def test_lbm_mlups(benchmark, size):
+    """A fixed number of steps on a size³ porous volume (φ ≈ 0.35); MLUPS over fluid nodes."""
+    volume = porous_volume(size)
+    device = _device()
+    source = torch.from_numpy(volume).to(device) if device == "cuda" else volume
+    steps = STEPS[size]
+    _fixed_steps(source, 2)  # warm-up: numba loads or compiles its kernels
+
+    def run():
+        result = _fixed_steps(source, steps)
+        synchronize(device)
+        return result
+
+    result = benchmark.pedantic(run, rounds=3 if size >= 64 else 1, iterations=1)
+    assert result.steps == steps and math.isfinite(result.k) and result.k > 0
+    assert result.mlups is not None and result.mlups > 0
+    info = machine_info(device)
+    info.update(
+        size=f"{size}^3",
+        porosity=float(volume.mean()),
+        fluid_nodes=result.fluid_nodes,
+        steps=result.steps,
+        mlups_fluid_nodes=round(result.mlups, 2),
+        k_voxel2=result.k,
+        backend="torch" if device == "cuda" else "numba",
+        numba_threads=_numba_threads(),
+    )
+    if device == "cuda":
+        # D3Q19 float32 pull scheme: 2 × 19 × 4 B populations + 18 × 4 B table per fluid node and step
+        info["bytes_per_update"] = 224
+        info["effective_bandwidth_gb_s"] = round(result.mlups * 1e6 * 224 / 1e9, 1)
+    benchmark.extra_info.update(info)
+
+
+@pytest.mark.sizes(full=[128], tiny=[16])
+def test_lbm_time_to_converged_k(benchmark, size):
+    """Wall time from volume to converged k (defaults: τ = 1, tol 1e-5 per 100 steps), set-up included."""
+    volume = porous_volume(size)
+    device = _device()
+    source = torch.from_numpy(volume).to(device) if device == "cuda" else volume
+    _fixed_steps(source, 2)  # warm-up (compilation is not the point)
+
+    def run():
+        result = permeability(source)
+        synchronize(device)
+        return result
+
+    result = benchmark.pedantic(run, rounds=1, iterations=1)
+    assert result.converged and result.k > 0
+    benchmark.extra_info.update(
+        machine_info(device),
+        size=f"{size}^3",
+        porosity=float(volume.mean()),
+        fluid_nodes=result.fluid_nodes,
+        steps=result.steps,
+        mlups_fluid_nodes=round(result.mlups, 2),
+        k_voxel2=result.k,
+        numba_threads=_numba_threads(),
+    )
+
+
+def _fixed_steps(volume, steps: int):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PermeabilityWarning)  # a fixed step count is not converged
+        return permeability(volume, max_steps=steps, check_every=steps, tol=1e-12)
+
+
+def _numba_threads() -> int:
+    import numba
+
+    return int(numba.get_num_threads())

@@ -1,0 +1,431 @@
+"""Tests of ``physics.permeability`` (D3Q19 TRT lattice Boltzmann, Λ = 3/16, half-way bounce-back).
+
+Three kinds (STYLE.md, convention 6): closed forms (plates, square duct, circular tube, Zick & Homsy's
+sphere arrays; ../shared/REFERENCES.md, "Permeability"), invariants (τ-independence, the two backends and
+the boundary modes agree, k = 0 decided from connectivity), and an independent package (XLB) on the same
+input. Every tolerance says where it comes from.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from physics.permeability import (
+    DARCY_M2,
+    PermeabilityDivergenceError,
+    PermeabilityResult,
+    PermeabilityWarning,
+    permeability,
+    permeability_per_axis,
+)
+
+# Zick & Homsy (1982), simple cubic arrays of spheres: solid fraction c -> K, with k / a² = 2 / (9 c K).
+ZICK_HOMSY = {0.027: 2.008, 0.064: 2.810, 0.125: 4.292, 0.216: 7.442, 0.343: 15.4, 0.45: 28.1, 0.5236: 42.1}
+
+
+def plates(gap: int, length: int = 2, width: int = 2) -> np.ndarray:
+    """``gap`` fluid nodes between one-voxel walls normal to axis 1, periodic: flow along axes 0 and 2."""
+    volume = np.ones((length, gap + 1, width), dtype=np.uint8)
+    volume[:, gap, :] = 0
+    return volume
+
+
+def square_duct(side: int, length: int = 2) -> np.ndarray:
+    """A ``side`` × ``side`` fluid duct along axis 0 with one-voxel walls (periodic box)."""
+    volume = np.zeros((length, side + 1, side + 1), dtype=np.uint8)
+    volume[:, :side, :side] = 1
+    return volume
+
+
+def tube(radius: float, length: int = 2) -> np.ndarray:
+    """A circular tube along axis 0: voxels whose centres lie within ``radius`` of the box axis."""
+    side = int(math.ceil(2 * radius)) + 2
+    y, x = np.mgrid[:side, :side] + 0.5
+    disc = (y - side / 2) ** 2 + (x - side / 2) ** 2 < radius**2
+    return np.broadcast_to(disc, (length, side, side)).astype(np.uint8)
+
+
+def sphere_cell(box: int, radius: float, offset: float = 0.0) -> np.ndarray:
+    """Unit cell of a simple cubic sphere array: pore = 1 outside a sphere of ``radius`` voxels.
+
+    Voxel centres sit at ``i + 1/2``; the sphere centre at ``box/2 + offset`` along every axis, so
+    ``offset = 0`` puts it between nodes (on a voxel corner) and ``offset = 0.5`` on a node.
+    """
+    z, y, x = np.mgrid[:box, :box, :box] + 0.5
+    centre = box / 2 + offset
+    return (((z - centre) ** 2 + (y - centre) ** 2 + (x - centre) ** 2) > radius**2).astype(np.uint8)
+
+
+def zick_homsy_k(pore: np.ndarray) -> float:
+    """Zick & Homsy's k (voxel²) for the sphere that has the voxel sphere's volume.
+
+    c and a are taken from the solid voxel count (a = (3 N / 4π)^(1/3)), not from the nominal radius:
+    a staircase sphere of nominal radius 8 holds 1.5 % more or less volume depending on where its centre
+    falls (1.6 % in c), which moves the nominal comparison by −3.5 % to +0.3 % for the same solver
+    (measured here), while the volume-equivalent comparison stays within −1.2 % to −2.1 %.
+    K(c) is interpolated in log–log between the tabulated fractions.
+    """
+    solid = int(pore.size - np.count_nonzero(pore))
+    c = solid / pore.size
+    a = (3 * solid / (4 * math.pi)) ** (1 / 3)
+    fractions = np.array(sorted(ZICK_HOMSY))
+    ks = np.array([ZICK_HOMSY[f] for f in fractions])
+    big_k = math.exp(np.interp(math.log(c), np.log(fractions), np.log(ks)))
+    return a * a * 2 / (9 * c * big_k)
+
+
+def blobs(size: int, porosity: float, seed: int, sigma: float = 2.0) -> np.ndarray:
+    """Periodic Gaussian-blob pore space (Gaussian-filtered noise, thresholded at the porosity quantile)."""
+    field = ndimage.gaussian_filter(
+        np.random.default_rng(seed).standard_normal((size,) * 3), sigma, mode="wrap"
+    )
+    return (field > np.quantile(field, 1 - porosity)).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# closed forms
+
+
+@pytest.mark.parametrize("gap", [5, 11])
+def test_plates_match_the_lattice_solution(gap):
+    # TRT with Λ = 3/16 and half-way bounce-back solves plane Poiseuille flow exactly on the lattice:
+    # k = φ (N² + ½) / 12 with the box-averaged velocity and the +g/2 term. What is left is float32
+    # round-off in the populations and the convergence test (measured: 5e-8 to 7e-6 relative), so 1e-4 has room;
+    # a τ-dependent forcing error would show as −6ν/(N² + ½) = −0.8 % at N = 5, τ = 1.
+    result = permeability(plates(gap), tol=1e-7, check_every=200)
+    porosity = gap / (gap + 1)
+    expected = porosity * (gap**2 + 0.5) / 12
+    assert result.converged and result.reason is None
+    assert result.k == pytest.approx(expected, rel=1e-4)
+    # same walls, flow along the other open axis
+    assert permeability(plates(gap), axis=2, tol=1e-7, check_every=200).k == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("tau", [0.6, 1.5])
+def test_plates_do_not_depend_on_tau(tau):
+    # Λ is held at 3/16 while τ⁺ moves: the plate solution is exact for every τ (see above).
+    result = permeability(plates(11), tau=tau, tol=1e-7, check_every=500)
+    assert result.k == pytest.approx(11 / 12 * (121 + 0.5) / 12, rel=1e-4)
+
+
+def test_porous_medium_does_not_depend_on_tau():
+    # For Stokes flow the TRT steady state depends on τ only through Λ, so k on a porous medium is
+    # τ-independent up to inertia (u ∝ 1/ν grows 5× from τ = 1 to 0.6) and the convergence test. The
+    # issue allows 0.5 %; measured here: below 1e-6 (about 1e-4 on a 64³ sample).
+    pore = blobs(24, 0.4, seed=3)
+    k = [permeability(pore, tau=tau, tol=1e-6).k for tau in (0.6, 1.0, 1.5)]
+    assert k[0] > 0
+    assert k[0] == pytest.approx(k[1], rel=5e-3)
+    assert k[2] == pytest.approx(k[1], rel=5e-3)
+
+
+def test_square_duct_matches_closed_form():
+    # k = 0.0351443 a² over the open area (times φ for the box). The walls are straight, so bounce-back
+    # puts them exactly half-way; the remaining error is the lattice's resolution of a non-polynomial
+    # profile, O(1/a²): +1.4 % at a = 8 and +0.37 % at a = 16 (measured). 1 % at a = 16.
+    side = 16
+    result = permeability(square_duct(side), tol=1e-7, check_every=200)
+    porosity = side**2 / (side + 1) ** 2
+    assert result.k == pytest.approx(0.0351443 * side**2 * porosity, rel=1e-2)
+
+
+def test_circular_tube_matches_closed_form():
+    # k = φ R²/8 with φ = πR²/A. The wall is a staircase: the voxel disc's area and perimeter differ from
+    # the circle's by O(1/R) and the error oscillates with R (−6 % at R = 6, −1.6 % at R = 10, −0.06 % at
+    # R = 10.5, measured). At R = 10 a 3 % tolerance covers the staircase while still catching a wrong
+    # wall position (half a voxel on R = 10 is 20 % in k).
+    radius = 10.0
+    volume = tube(radius)
+    result = permeability(volume, tol=1e-7, check_every=200)
+    area = volume.shape[1] * volume.shape[2]
+    assert result.k == pytest.approx(math.pi * radius**2 / area * radius**2 / 8, rel=3e-2)
+
+
+@pytest.mark.parametrize(("box", "radius"), [(26, 8.0), (32, 12.0)])
+def test_sphere_array_matches_zick_homsy(box, radius):
+    # Spheres centred between nodes, c = 0.124 and 0.220 (volume-equivalent, see zick_homsy_k). A correct
+    # solver lands about 2 % low (staircase spheres act slightly larger; measured −2.1 % and −1.9 %, and
+    # XLB on the first cell gives the same k to 1e-5): 3 % as in the issue.
+    pore = sphere_cell(box, radius)
+    result = permeability(pore, tol=1e-6)
+    assert result.converged
+    deviation = result.k / zick_homsy_k(pore) - 1
+    assert -0.03 < deviation < 0.0
+
+
+def test_sphere_array_off_centre_placement():
+    # Any other placement of the centre: the staircase changes, 5 % (measured −1.3 % on a node).
+    pore = sphere_cell(26, 8.0, offset=0.5)
+    result = permeability(pore, tol=1e-6)
+    assert result.k == pytest.approx(zick_homsy_k(pore), rel=5e-2)
+
+
+@pytest.mark.slow
+def test_sphere_array_dilute():
+    # A third, more dilute cell (c ≈ 0.066, a = 10 in a 40³ box): measured −1.1 % against the
+    # volume-equivalent sphere; 3 %.
+    pore = sphere_cell(40, 10.0)
+    result = permeability(pore, tol=1e-6)
+    assert result.k == pytest.approx(zick_homsy_k(pore), rel=3e-2)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# connectivity decided before simulating
+
+
+def test_closed_pore_space_gives_zero_without_simulating():
+    volume = np.zeros((16, 16, 16), dtype=np.uint8)
+    volume[4:12, 4:12, 4:12] = 1  # a closed cavity
+    result = permeability(volume, return_velocity=True)
+    assert result.k == 0.0 and result.steps == 0 and result.mlups is None
+    assert result.converged
+    assert "no connected path" in result.reason
+    assert result.velocity.shape == (3, 16, 16, 16) and not result.velocity.any()
+
+
+def test_flow_across_the_plates_is_zero():
+    # The walls block axis 1 completely; axes 0 and 2 are open and equal by symmetry.
+    results = permeability_per_axis(plates(6), tol=1e-6)
+    assert [r.axis for r in results] == [0, 1, 2]
+    assert results[1].k == 0.0 and results[1].steps == 0 and "axis 1" in results[1].reason
+    assert results[0].k == pytest.approx(results[2].k, rel=1e-6)
+
+
+def test_pores_touching_through_an_edge_are_connected():
+    # D3Q19 links edge neighbours, so two blocks of pore that touch only along an edge exchange fluid
+    # through the diagonal links. The connectivity decision must use the solver's own (18-)connectivity:
+    # with face connectivity (physics.connectivity) this structure has no path and k would be 0.
+    volume = np.zeros((8, 9, 5), dtype=np.uint8)
+    volume[0:4, 0:4, 0:4] = 1
+    volume[4:8, 4:8, 0:4] = 1  # touches the first block along edges, also across the periodic z faces
+    result = permeability(volume, tol=1e-6)
+    assert result.converged and result.steps > 0
+    assert result.k > 1e-3  # measured 5.5e-3
+
+
+# ----------------------------------------------------------------------------------------------------------
+# boundaries along the flow
+
+
+def _slanted_channel(length: int = 12) -> np.ndarray:
+    """A straight channel that runs from y = 2 at the inlet to y = 9 at the outlet: not periodic."""
+    volume = np.zeros((length, 14, 6), dtype=np.uint8)
+    for z in range(length):
+        y = 2 + round(z * 7 / (length - 1))
+        volume[z, y : y + 3, 1:4] = 1
+    return volume
+
+
+def test_non_periodic_channel_needs_mirror_or_buffer():
+    # Glued periodically, the outlet (y = 9..11) does not meet the inlet (y = 2..4): no path, k = 0.
+    volume = _slanted_channel()
+    periodic = permeability(volume)
+    assert periodic.k == 0.0 and "no connected path" in periodic.reason
+    mirror = permeability(volume, boundary="mirror", tol=1e-6)
+    buffer = permeability(volume, boundary="buffer", tol=1e-6)
+    assert mirror.boundary == "mirror" and buffer.boundary == "buffer"
+    assert mirror.k > 0 and buffer.k > 0
+
+
+def test_boundary_modes_agree_on_a_periodic_sample():
+    # Plates are their own mirror image, so "mirror" gives the periodic k to round-off. Buffers add free
+    # fluid where the walls end: the entrance and exit losses lower k by a fraction of order gap/length
+    # (measured −3.9 % for gap 5 over 40 voxels, −14 % for gap 7 over 8): 5 % here.
+    sample = plates(5, length=40)
+    reference = permeability(sample, tol=1e-7, check_every=200)
+    mirror = permeability(sample, boundary="mirror", tol=1e-7, check_every=200)
+    buffer = permeability(sample, boundary="buffer", tol=1e-7, check_every=200)
+    assert mirror.k == pytest.approx(reference.k, rel=1e-4)
+    assert 0.95 * reference.k < buffer.k < reference.k
+    assert mirror.fluid_nodes == 2 * reference.fluid_nodes
+    assert buffer.fluid_nodes == reference.fluid_nodes + 2 * 4 * 6 * 2  # 4 full layers at each end
+
+
+# ----------------------------------------------------------------------------------------------------------
+# results, units, velocity field, backends
+
+
+def test_units_velocity_and_dict():
+    gap = 7
+    result = permeability(
+        plates(gap, width=3), voxel_size=2e-6, return_velocity=True, tol=1e-7, check_every=200
+    )
+    assert result.k_m2 == pytest.approx(result.k * 4e-12, rel=1e-12)
+    assert result.k_darcy == pytest.approx(result.k_m2 / DARCY_M2, rel=1e-12)
+    velocity = result.velocity
+    assert velocity.shape == (3, 2, gap + 1, 3) and velocity.dtype == np.float32
+    assert not velocity[:, :, gap, :].any()  # solid
+    assert np.abs(velocity[1:]).max() < 1e-6 * np.abs(velocity[0]).max()  # along the flow only
+    # k = ν ⟨u⟩ / g with the default τ = 1 (ν = 1/6) and force 1e-6
+    assert velocity[0].mean(dtype=np.float64) / 6 / 1e-6 == pytest.approx(result.k, rel=1e-5)
+    profile = velocity[0, 0, :gap, 0].astype(np.float64)
+    y = np.arange(gap)
+    np.testing.assert_allclose(
+        profile, 1e-6 * 3 * (y + 0.5) * (gap - 0.5 - y), rtol=1e-4
+    )  # g/(2ν) (y+½)(N−½−y)
+    row = result.to_dict()
+    assert set(row) == {
+        "axis",
+        "k",
+        "k_m2",
+        "k_darcy",
+        "steps",
+        "mlups",
+        "converged",
+        "reason",
+        "fluid_nodes",
+    }
+    assert all(isinstance(row[key], (int, float)) for key in ("k", "k_m2", "k_darcy", "steps", "mlups"))
+    assert row["converged"] is True and row["reason"] is None and row["fluid_nodes"] == 2 * gap * 3
+    assert permeability(plates(gap), tol=1e-6).to_dict()["k_m2"] is None
+    with pytest.raises(AttributeError):
+        result.k = 0.0  # frozen
+
+
+def test_torch_backend_agrees_with_numba():
+    # Same table, same arithmetic in float32, different order of operations: after 300 steps the two k
+    # differ by float32 round-off only (measured 2e-7 in k and in the velocity field); 1e-4.
+    pore = blobs(16, 0.45, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PermeabilityWarning)  # 300 steps are not converged: not the point
+        numba_run = permeability(pore, max_steps=300, check_every=100, backend="numba", return_velocity=True)
+        torch_run = permeability(pore, max_steps=300, check_every=100, backend="torch", return_velocity=True)
+    assert numba_run.steps == torch_run.steps == 300
+    assert torch_run.k == pytest.approx(numba_run.k, rel=1e-4)
+    np.testing.assert_allclose(
+        torch_run.velocity, numba_run.velocity, rtol=0, atol=1e-4 * np.abs(numba_run.velocity).max()
+    )
+    tensor_run = permeability(torch.from_numpy(pore), max_steps=300, check_every=100, tol=1.0)
+    assert tensor_run.k == pytest.approx(numba_run.k, rel=1e-4)
+
+
+def test_not_converged_warns_and_says_why():
+    with pytest.warns(PermeabilityWarning, match="not converged"):
+        result = permeability(plates(11), tau=0.6, max_steps=50, check_every=10)
+    assert not result.converged and result.steps == 50 and "not converged" in result.reason
+    assert isinstance(result, PermeabilityResult)
+
+
+def test_blow_up_is_an_error():
+    # Force 1e-2 on 20-node plates at τ = 0.6 asks for a centre-line speed of 7.5 (the speed of sound is
+    # 0.58): the run must stop with an error, not return a number.
+    with pytest.raises(PermeabilityDivergenceError, match="diverged"):
+        permeability(plates(20), tau=0.6, force=1e-2, check_every=20)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# bad input
+
+
+@pytest.mark.parametrize(
+    ("volume", "kwargs", "error", "match"),
+    [
+        (plates(4), {"phase": 2}, ValueError, "phase=2 does not occur"),
+        (plates(4)[0], {}, ValueError, "3D"),
+        (np.ones((1, 6, 6), dtype=np.uint8), {}, ValueError, "at least 2 voxels"),
+        (np.ones((4, 4, 4), dtype=np.uint8), {}, ValueError, "no solid"),
+        (plates(4), {"boundary": "open"}, ValueError, "boundary must be one of"),
+        (plates(4), {"tau": 0.5}, ValueError, "tau"),
+        (plates(4), {"force": -1e-6}, ValueError, "force"),
+        (plates(4), {"axis": 3}, ValueError, "axis"),
+        (plates(4), {"voxel_size": 0}, ValueError, "voxel_size"),
+        (plates(4), {"backend": "warp"}, ValueError, "backend must be one of"),
+        (plates(4), {"max_steps": 0}, ValueError, "max_steps"),
+        (plates(4), {"tol": "1e-5"}, TypeError, "tol must be a real number"),
+        ([[[1, 0]]], {}, TypeError, "numpy array or a torch tensor"),
+    ],
+)
+def test_bad_input(volume, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        permeability(volume, **kwargs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without a GPU")
+def test_cuda_without_gpu_is_an_error():
+    with pytest.raises(ValueError, match="no CUDA device"):
+        permeability(plates(4), device="cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_path_agrees_with_cpu():
+    pore = blobs(32, 0.4, seed=2)
+    cpu = permeability(pore, tol=1e-6)
+    gpu = permeability(torch.from_numpy(pore).cuda(), tol=1e-6)
+    assert gpu.k == pytest.approx(cpu.k, rel=1e-3)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# independent package
+
+
+def _xlb_permeability(pore: np.ndarray, *, axis: int = 0, force: float = 1e-6, tol: float = 1e-5) -> float:
+    """k (voxel²) from XLB 0.3 (JAX backend, float64): BGK at τ = ½ + √3/4, which has Λ = 3/16, Kupershtokh's
+    exact-difference forcing (the same Stokes steady state as Guo's with u = (Σ f c + g/2)/ρ), half-way
+    bounce-back on every solid voxel, periodic box. Velocity averaged over the box with the +g/2 term."""
+    import jax
+    import jax.numpy as jnp
+    import xlb
+    from xlb.compute_backend import ComputeBackend
+    from xlb.grid import grid_factory
+    from xlb.operator.boundary_condition import HalfwayBounceBackBC
+    from xlb.operator.macroscopic import Macroscopic
+    from xlb.operator.stepper import IncompressibleNavierStokesStepper
+    from xlb.precision_policy import PrecisionPolicy
+
+    jax.config.update("jax_enable_x64", True)
+    backend, precision = ComputeBackend.JAX, PrecisionPolicy.FP64FP64
+    velocity_set = xlb.velocity_set.D3Q19(precision_policy=precision, compute_backend=backend)
+    xlb.init(velocity_set=velocity_set, default_backend=backend, default_precision_policy=precision)
+    walls = HalfwayBounceBackBC(indices=np.argwhere(pore == 0).T.tolist())
+    g = np.zeros(3)
+    g[axis] = force
+    stepper = IncompressibleNavierStokesStepper(
+        grid=grid_factory(pore.shape, compute_backend=backend),
+        boundary_conditions=[walls],
+        collision_type="BGK",
+        force_vector=jnp.asarray(g),
+    )
+    macroscopic = Macroscopic(velocity_set=velocity_set, precision_policy=precision, compute_backend=backend)
+    f_old, f_new, bc_mask, missing_mask = stepper.prepare_fields()
+    tau = 0.5 + math.sqrt(3) / 4
+    fluid = jnp.asarray(pore != 0)
+
+    def k_now(f):
+        streamed = walls(f, stepper.stream(f), bc_mask, missing_mask)
+        rho, u = macroscopic(streamed)
+        momentum = rho[0] * u[axis] + 0.5 * force  # exact-difference forcing: u = Σ f c / ρ + g / 2
+        return float((tau - 0.5) / 3 * jnp.sum(jnp.where(fluid, momentum, 0.0)) / pore.size / force)
+
+    previous, step = None, 0
+    while step < 20_000:
+        for _ in range(200):
+            f_old, f_new = stepper(f_old, f_new, bc_mask, missing_mask, 1.0 / tau, step)
+            f_old, f_new = f_new, f_old
+            step += 1
+        k = k_now(f_old)
+        if previous is not None and abs(k - previous) < tol * abs(k):
+            return k
+        previous = k
+    raise AssertionError(f"XLB did not converge in {step} steps (last k {k})")
+
+
+@pytest.mark.slow
+def test_agrees_with_xlb_on_a_porous_volume():
+    # Same 64³ Gaussian-blob structure in both codes. The two schemes have the same Stokes steady state
+    # (Λ = 3/16, half-way bounce-back, second-order forcing), so they should agree to the convergence
+    # tolerance; the issue asks for 2 %. Measured on a 26³ sphere cell: 7.5e-6 (XLB 26.61518, here 26.61538).
+    pytest.importorskip(
+        "xlb",
+        reason="XLB is not installed (pip install xlb: it brings JAX, warp-lang and VTK, ~1.8 GB, so it is not "
+        "a test dependency); the cross-check runs where it is present",
+    )
+    pore = blobs(64, 0.35, seed=0)
+    ours = permeability(pore, tau=0.5 + math.sqrt(3) / 4, tol=1e-6)
+    theirs = _xlb_permeability(pore)
+    assert ours.k == pytest.approx(theirs, rel=2e-2)
