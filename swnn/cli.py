@@ -137,7 +137,63 @@ def _parser() -> argparse.ArgumentParser:
     _add_reading(p)
     _add_device(p)
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser(
+        "study",
+        help="train, generate and evaluate references × conditions; write metrics, figures and an HTML report",
+    )
+    p.add_argument(
+        "study",
+        nargs="?",
+        default=None,
+        help="study file (TOML, see reports/STUDY.md); default: the built-in default study",
+    )
+    p.add_argument("-o", "--output", required=True, help="study folder (created; a rerun reuses its cache)")
+    p.add_argument(
+        "--profile",
+        default=None,
+        choices=("quick", "paper"),
+        help="train with this profile's settings as they are (the file's [training] overrides are dropped)",
+    )
+    p.add_argument("--force", action="store_true", help="discard the folder's cache and redo everything")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_device(p)
+    p.set_defaults(func=_study)
+
+    p = sub.add_parser("regress", help="check a study's fidelity against a stored baseline")
+    p.add_argument("directory", help="study folder written by `swnn study`")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--baseline", help="baseline JSON to compare with; exit status 1 on a regression")
+    which.add_argument("--write-baseline", metavar="FILE", help="write the study's fidelity as a baseline")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --write-baseline file")
+    p.set_defaults(func=_regress)
     return parser
+
+
+def _study(args) -> int:
+    from reports.study import load_study, run_study
+
+    study = load_study(args.study)
+    if args.profile is not None:
+        study = study.with_profile(args.profile)
+    result = run_study(study, args.output, force=args.force, device=args.device, progress=not args.quiet)
+    stages = result.summary["timings"]["stages"]
+    print(f"wrote {result.index} (metrics.csv, study.json, figures/) in {sum(stages.values()):.0f} s")
+    for note in result.summary["notes"]:
+        print(f"note: {note}")
+    return 0
+
+
+def _regress(args) -> int:
+    from reports.regress import check, write_baseline
+
+    if args.write_baseline is not None:
+        path = write_baseline(args.directory, args.write_baseline, force=args.force)
+        print(f"wrote {path}")
+        return 0
+    report = check(args.directory, args.baseline)
+    print(report.text())
+    return 0 if report.passed else 1
 
 
 def _evaluate(args) -> int:

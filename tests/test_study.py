@@ -1,0 +1,382 @@
+"""Studies (`swnn study`, `swnn regress`): validation before any work, a tiny study end to end, the cache.
+
+The tiny study trains for 2 iterations on 24² sections and generates 24³ samples: its numbers are meaningless as
+fidelity, the tests check the plumbing (what is written, what is reused, what is recomputed).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reports import regress
+from reports.study import fidelity, load_study, prepare_study, run_study
+from swnn.cli import main
+
+TINY_TRAINING = """
+[training]
+iterations = 2
+section = 24
+scales = [1]
+directions = 8
+blocks = 2
+channels = 4
+template = 5
+calibration_size = 16
+"""
+
+# Few lattice-Boltzmann steps: the permeability of such small, barely trained samples only has to exist here
+# (its convergence is physics/permeability's tests' business); a non-converged run becomes a note of the report.
+TINY_PHYSICS = """
+[physics]
+axes = [0]
+
+[physics.permeability]
+max_steps = 100
+check_every = 50
+"""
+
+
+def _write_references(folder: Path) -> None:
+    from scipy import ndimage
+
+    rng = np.random.default_rng(7)
+    field = ndimage.gaussian_filter(rng.normal(size=(32, 32, 32)), 2, mode="wrap")
+    np.save(folder / "volume.npy", (field > np.quantile(field, 0.6)).astype(np.uint8))
+    image = ndimage.gaussian_filter(rng.normal(size=(48, 48)), 2)
+    np.save(folder / "image.npy", (image > np.quantile(image, 0.65)).astype(np.uint8))
+
+
+def _study_text(extra_conditions: str = "") -> str:
+    return (
+        'name = "tiny"\nsamples = 1\nsize = 24\nr_max = 10\n'
+        + TINY_TRAINING
+        + TINY_PHYSICS
+        + '\n[[references]]\nsource = "volume.npy"\nconditions = ["stochastic", 0.3]\n'
+        + f'\n[[references]]\nsource = "image.npy"\nvoxel_size = 2e-6\nconditions = ["stochastic"{extra_conditions}]\n'
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fixed_solver_tags():
+    # Physics results are cached under a hash of the solver's source, so that a changed solver is rerun; fixed
+    # here so that an edit of physics/ while these tests run does not change what they find cached.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("reports.study._code_tag", lambda module: "fixed")
+        yield patch
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny study run once through the command line: (study file, study folder)."""
+    folder = tmp_path_factory.mktemp("study")
+    _write_references(folder)
+    toml = folder / "tiny.toml"
+    toml.write_text(_study_text())
+    output = folder / "out"
+    assert main(["study", str(toml), "-o", str(output), "--quiet", "--device", "cpu"]) == 0
+    return toml, output
+
+
+def _fails_with(capsys, argv, pattern: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) >= 1 and err.startswith("swnn study: error:")
+    assert re.search(pattern, err), err
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Validation: one clear error, nothing done
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_unknown_keys_are_one_error_before_any_work(tmp_path, capsys):
+    _write_references(tmp_path)
+    text = _study_text().replace("samples = 1", "sampels = 1").replace("iterations = 2", "iteration = 2")
+    (tmp_path / "bad.toml").write_text(text)
+    with pytest.raises(ValueError) as error:
+        load_study(tmp_path / "bad.toml")
+    message = str(error.value)
+    assert "unknown key 'sampels' in the study" in message
+    assert (
+        "unknown key 'iteration' in [training]" in message and "iterations" in message
+    )  # lists accepted keys
+    _fails_with(capsys, ["study", str(tmp_path / "bad.toml"), "-o", str(tmp_path / "out")], "sampels")
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_reference_file_is_an_error(tmp_path, capsys):
+    _write_references(tmp_path)
+    (tmp_path / "volume.npy").unlink()
+    (tmp_path / "s.toml").write_text(_study_text())
+    with pytest.raises(FileNotFoundError, match="volume.npy"):
+        load_study(tmp_path / "s.toml")
+    _fails_with(capsys, ["study", str(tmp_path / "s.toml"), "-o", str(tmp_path / "out")], "does not exist")
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreachable_fraction_fails_before_training(tmp_path, monkeypatch):
+    import swnn.training
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("nothing may be trained before the study is checked")
+
+    monkeypatch.setattr(swnn.training, "train", no_training)
+    _write_references(tmp_path)
+    # white noise at 30 %: no 5×5 window is 95 % white (binomial tail ~1e-9 per window), so η = 0.95 is out
+    # of the reachable range; the first reference (fine) comes before it, and nothing is trained for it either
+    noise = (np.random.default_rng(0).random((48, 48)) < 0.3).astype(np.uint8)
+    np.save(tmp_path / "image.npy", noise)
+    (tmp_path / "s.toml").write_text(_study_text(extra_conditions=", 0.95"))
+    study = load_study(tmp_path / "s.toml")
+    with pytest.raises(
+        ValueError, match=r"reference 'image', condition eta=0.95: .*unreachable.*reachable range"
+    ):
+        run_study(study, tmp_path / "out", progress=False, device="cpu")
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_values_and_a_non_study_folder(tmp_path):
+    from reports.study import study_from_dict
+
+    data = {
+        "size": 16,
+        "r_max": 20,
+        "conditions": ["stochastic", 1.5],
+        "physics": {"axes": [3], "permeability": {"axis": 1}},
+        "references": [{"source": "builtin:nope"}],
+    }
+    with pytest.raises(ValueError) as error:
+        study_from_dict(data, origin="s.toml")
+    message = str(error.value)
+    for expected in ("r_max", "1.5", "[physics].axes", "[physics.permeability].axis", "builtin:nope"):
+        assert expected in message
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "thesis.tex").write_text("")
+    study = study_from_dict({"references": [{"source": "builtin:labyrinth"}]})
+    with pytest.raises(FileExistsError, match="holds no study"):
+        run_study(study, tmp_path / "busy", progress=False)
+
+
+def test_default_study_is_valid():
+    study = load_study()
+    assert study.name == "default" and study.size == 64
+    assert {r.source for r in study.references} == {"builtin:labyrinth", "builtin:sandstone"}
+    assert any(c.controlled for r in study.references for c in r.conditions)  # the control figure has data
+    assert {"conductivity", "permeability"} <= set(study.metrics)
+    loaded = prepare_study(study)  # loads the built-ins, checks every target fraction
+    assert len(loaded) == 2
+    assert study.with_profile("paper").training_config().iterations == 2000
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A tiny study end to end
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_tiny_study_writes_metrics_json_figures_and_html(tiny):
+    _, output = tiny
+    frame = pd.read_csv(output / "metrics.csv")
+    assert list(frame.columns) == [
+        "reference",
+        "condition",
+        "target_fraction",
+        "role",
+        "sample",
+        "metric",
+        "axis",
+        "value",
+        "unit",
+    ]
+    runs = set(zip(frame["reference"], frame["condition"], strict=True))
+    assert runs == {("volume", "stochastic"), ("volume", "eta=0.3"), ("image", "stochastic")}
+    # tidy: one row per reference × condition × sample × metric × axis
+    keys = frame[["reference", "condition", "role", "sample", "metric", "axis"]].astype(str)
+    assert not keys.duplicated().any()
+    samples = frame[frame["role"] == "sample"]
+    for metric in ("fraction", "fraction_error", "s2_rmse", "lineal_path_rmse", "specific_surface"):
+        assert (samples["metric"] == metric).sum() == 3, metric
+    controlled = samples[(samples["condition"] == "eta=0.3") & (samples["metric"] == "fraction_error")]
+    fraction = samples[(samples["condition"] == "eta=0.3") & (samples["metric"] == "fraction")]
+    # fraction_error is the sample's fraction minus the target η (exactly, by definition)
+    assert controlled["value"].iloc[0] == pytest.approx(fraction["value"].iloc[0] - 0.3, abs=1e-12)
+
+    summary = json.loads((output / "study.json").read_text())
+    assert summary["format"] == "swnn-study/1"
+    assert {"swnn", "torch", "numpy", "python"} <= set(summary["versions"])
+    assert summary["device"]["type"] == "cpu"
+    assert {"check", "train", "generate", "evaluate samples", "report"} <= set(summary["timings"]["stages"])
+    assert summary["training_config"]["iterations"] == 2
+    names = {p.name for p in (output / "figures").glob("*.png")}
+    for run in ("volume-stochastic", "volume-eta0.3", "image-stochastic"):
+        assert {f"sections-{run}.png", f"curves-{run}.png"} <= names
+    assert {"control.png", "timings.png"} <= names
+
+    html = (output / "index.html").read_text()
+    images = re.findall(r'<img src="([^"]*)"', html)
+    assert len(images) == len(names)  # every figure embedded
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+    assert 'src="http' not in html and "href=" not in html and "<script" not in html
+
+
+def test_physics_figures_and_rows(tiny):
+    pytest.importorskip("physics.conductivity")
+    pytest.importorskip("physics.permeability")
+    _, output = tiny
+    names = {p.name for p in (output / "figures").glob("*.png")}
+    assert {"properties.png", "fields-volume.png", "fields-image.png"} <= names
+    frame = pd.read_csv(output / "metrics.csv")
+    volume = frame[(frame["reference"] == "volume") & (frame["role"] == "sample")]
+    ratio = volume[volume["metric"] == "conductivity_ratio"]["value"].to_numpy()
+    k = volume[volume["metric"] == "conductivity"]["value"].to_numpy()
+    reference_k = frame[(frame["reference"] == "volume") & (frame["role"] == "reference")]
+    reference_k = reference_k[reference_k["metric"] == "conductivity"]["value"].iloc[0]
+    np.testing.assert_allclose(ratio, k / reference_k, rtol=1e-12)  # the ratio is the quotient, by definition
+    # the 2D image has no 3D ground truth: no ratios, and the report says so
+    image = frame[frame["reference"] == "image"]
+    assert not image["metric"].str.endswith("_ratio").any()
+    assert any("2D reference" in n for n in json.loads((output / "study.json").read_text())["notes"])
+    # permeability in m² where the reference has a voxel size
+    assert (image["metric"] == "permeability_m2").any()
+
+
+def test_fidelity_equals_physics_compare(tiny):
+    from physics.compare import compare, describe
+
+    _, output = tiny
+    sample = next((output / "cache" / "samples").glob("*.npy"))
+    volume = np.load(sample)
+    truth = np.load(output.parent / "volume.npy")
+    image = np.load(output.parent / "image.npy")
+    for reference in (truth, image):  # axis by axis against a volume; mean of the axes against an image
+        ours = fidelity(describe(volume, r_max=10), describe(reference, r_max=10))
+        theirs = compare(volume, reference, r_max=10)
+        # the same formulas on the same arrays: equal to rounding
+        assert ours["s2_rmse"] == pytest.approx(theirs.s2_rmse, rel=1e-12, abs=1e-15)
+        assert ours["lineal_path_rmse"] == pytest.approx(theirs.lineal_path_rmse, rel=1e-12, abs=1e-15)
+        assert ours["reference_fraction_error"] == pytest.approx(theirs.fraction_error, abs=1e-15)
+        assert ours["axis_by_axis"] == theirs.axis_by_axis
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The cache
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _count_calls(monkeypatch):
+    import swnn.generation
+    import swnn.training
+
+    calls = {"train": 0, "generate": 0}
+    train, generate = swnn.training.train, swnn.generation.generate
+
+    def counted_train(*args, **kwargs):
+        calls["train"] += 1
+        return train(*args, **kwargs)
+
+    def counted_generate(*args, **kwargs):
+        calls["generate"] += 1
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(swnn.training, "train", counted_train)
+    monkeypatch.setattr(swnn.generation, "generate", counted_generate)
+    return calls
+
+
+def test_rerun_reuses_every_item(tiny, monkeypatch):
+    toml, output = tiny
+    before = pd.read_csv(output / "metrics.csv")
+    calls = _count_calls(monkeypatch)
+    result = run_study(load_study(toml), output, progress=False, device="cpu")
+    assert calls == {"train": 0, "generate": 0}
+    timings = result.summary["timings"]
+    assert all(m["cached"] for m in timings["models"]) and all(s["cached"] for s in timings["samples"])
+    assert all(e["cached"] for e in timings["evaluations"])
+    pd.testing.assert_frame_equal(pd.read_csv(output / "metrics.csv"), before)
+
+
+def test_extending_a_study_runs_only_the_new_items(tiny, tmp_path, monkeypatch):
+    toml, output = tiny
+    copy = tmp_path / "out"
+    shutil.copytree(output, copy)
+    for name in ("volume.npy", "image.npy"):
+        shutil.copy(output.parent / name, tmp_path / name)
+    (tmp_path / "more.toml").write_text(
+        _study_text(extra_conditions=", 0.3")
+    )  # one new model, one new sample
+    calls = _count_calls(monkeypatch)
+    result = run_study(load_study(tmp_path / "more.toml"), copy, progress=False, device="cpu")
+    assert calls == {"train": 1, "generate": 1}
+    new = [m for m in result.summary["timings"]["models"] if not m["cached"]]
+    assert [m["run"] for m in new] == ["image / eta=0.3"]
+    new_evaluations = [e for e in result.summary["timings"]["evaluations"] if not e["cached"]]
+    assert len(new_evaluations) == len(result.summary["timings"]["evaluations"]) // 4  # 1 sample of 4 is new
+
+    # another r_max: the descriptors of references and samples are recomputed, nothing else
+    text = (tmp_path / "more.toml").read_text().replace("r_max = 10", "r_max = 8")
+    (tmp_path / "more.toml").write_text(text)
+    calls.update(train=0, generate=0)
+    result = run_study(load_study(tmp_path / "more.toml"), copy, progress=False, device="cpu")
+    assert calls == {"train": 0, "generate": 0}
+    rerun = {e["group"] for e in result.summary["timings"]["evaluations"] if not e["cached"]}
+    assert rerun == {"descriptors"}
+    assert len(pd.read_csv(copy / "metrics.csv").query("metric == 'fraction' and role == 'sample'")) == 4
+
+
+def test_a_changed_solver_recomputes_only_its_results(tiny, tmp_path, monkeypatch):
+    pytest.importorskip("physics.conductivity")
+    _, output = tiny
+    copy = tmp_path / "out"
+    shutil.copytree(output, copy)
+    for name in ("volume.npy", "image.npy"):
+        shutil.copy(output.parent / name, tmp_path / name)
+    (tmp_path / "s.toml").write_text(_study_text())
+    # the conductivity solver was edited, the permeability solver was not
+    monkeypatch.setattr(
+        "reports.study._code_tag",
+        lambda module: "edited" if module.__name__.endswith("conductivity") else "fixed",
+    )
+    calls = _count_calls(monkeypatch)
+    result = run_study(load_study(tmp_path / "s.toml"), copy, progress=False, device="cpu")
+    assert calls == {"train": 0, "generate": 0}
+    rerun = {e["group"] for e in result.summary["timings"]["evaluations"] if not e["cached"]}
+    assert rerun == {"conductivity"}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Regression check
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_regress_passes_on_itself_and_fails_on_a_doctored_baseline(tiny, tmp_path, capsys):
+    _, output = tiny
+    baseline = tmp_path / "baseline.json"
+    assert main(["regress", str(output), "--write-baseline", str(baseline)]) == 0
+    assert main(["regress", str(output), "--baseline", str(baseline)]) == 0
+    assert "passed" in capsys.readouterr().out
+
+    stored = json.loads(baseline.read_text())
+    assert stored["tolerances"] == regress.TOLERANCES
+    assert set(stored["runs"]) == {"volume / stochastic", "volume / eta=0.3", "image / stochastic"}
+    run = stored["runs"]["volume / stochastic"]
+    run["s2_rmse"] -= 2 * regress.TOLERANCES["s2_rmse"]  # the study now looks worse than the baseline
+    stored["runs"]["ghost / stochastic"] = {"fraction_error": 0.0}  # a run the study lacks
+    baseline.write_text(json.dumps(stored))
+    assert main(["regress", str(output), "--baseline", str(baseline)]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"volume / stochastic\s+s2_rmse", out)
+    assert "ghost / stochastic" in out and "missing" in out
+    assert "FAILED" in out
+
+    report = regress.check(output, baseline)
+    assert not report.passed
+    assert {(c.run, c.metric) for c in report.changes if c.status != "ok"} == {
+        ("volume / stochastic", "s2_rmse"),
+        ("ghost / stochastic", "fraction_error"),
+    }
