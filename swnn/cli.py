@@ -129,10 +129,22 @@ def _parser() -> argparse.ArgumentParser:
         "--metrics",
         default="fraction,s2,lineal_path,chord_length,specific_surface,connectivity",
         help="comma-separated list (default: all of fraction,s2,lineal_path,chord_length,"
-        "specific_surface,connectivity)",
+        "specific_surface,connectivity), plus conductivity",
     )
     p.add_argument("--phase", type=int, default=1, help="the phase described (default 1)")
     p.add_argument("--rmax", type=int, default=32, help="largest lag of S2 and the lineal path (default 32)")
+    p.add_argument(
+        "--conductivities",
+        type=float,
+        nargs="+",
+        default=[1.4, 0.026],
+        metavar="K",
+        help="metric conductivity: one conductivity per phase 0, 1, ... (default 1.4 0.026 W/m·K)",
+    )
+    p.add_argument(
+        "--sides", default="periodic", choices=("periodic", "insulated"), help="conductivity side walls"
+    )
+    p.add_argument("--axes", default=None, help="axes of the physics metrics, e.g. 0,1,2 (default: all)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     _add_reading(p)
     _add_device(p)
@@ -200,6 +212,7 @@ def _evaluate(args) -> int:
     import json
 
     from physics.compare import compare, describe
+    from swnn._device import resolve_device
     from swnn.io import atomic_write
     from swnn.references import load_reference
 
@@ -213,12 +226,32 @@ def _evaluate(args) -> int:
         ref = load_reference(spec, threshold=args.threshold, shape=shape, dtype=args.raw_dtype)
         return ref.volume if ref.volume is not None else ref.image
 
+    physics_metrics = [m for m in metrics if m == "conductivity"]
+    statistics = [m for m in metrics if m not in physics_metrics]
+    axes = None if args.axes is None else tuple(int(a) for a in args.axes.split(",") if a.strip())
+    device = resolve_device(args.device)
+
+    def evaluate(labels, own_axes):
+        out = describe(labels, metrics=statistics, phase=args.phase, r_max=args.rmax)
+        if "conductivity" in physics_metrics:
+            from physics.conductivity import conductivity_per_axis
+
+            results = conductivity_per_axis(
+                labels,
+                axes=own_axes,
+                conductivities=tuple(args.conductivities),
+                sides=args.sides,
+                device=device,
+            )
+            out["conductivity"] = {"per_axis": [r.to_dict() for r in results]}
+        return out
+
     volume = read(args.volume)
-    result = describe(volume, metrics=metrics, phase=args.phase, r_max=args.rmax)
+    result = evaluate(volume, axes)
     if args.reference is not None:
         reference = load_reference(args.reference)
         reference = reference.volume if reference.volume is not None else reference.image
-        result["reference"] = describe(reference, metrics=metrics, phase=args.phase, r_max=args.rmax)
+        result["reference"] = evaluate(reference, axes if reference.ndim == volume.ndim else None)
         result["comparison"] = compare(volume, reference, phase=args.phase, r_max=args.rmax).to_dict()
     with atomic_write(output, force=args.force) as tmp:
         Path(tmp).write_text(json.dumps(result) + "\n")

@@ -92,3 +92,18 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, make, extra, message):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_conductivity_metric_layers_exact(tmp_path):
+    # layers normal to axis 0 in a periodic box: flow along axis 1 sees the arithmetic mean exactly (1e-6,
+    # the solver's documented accuracy on layered media), flow along axis 0 the harmonic mean
+    vol = np.zeros((8, 6, 6), dtype=np.uint8)
+    vol[::2] = 1
+    np.save(tmp_path / "layers.npy", vol)
+    out = tmp_path / "m.json"
+    args = ["evaluate", str(tmp_path / "layers.npy"), "--metrics", "fraction,conductivity", "--axes", "0,1"]
+    assert main([*args, "--conductivities", "2.0", "1.0", "-o", str(out)]) == 0
+    per_axis = json.loads(out.read_text())["conductivity"]["per_axis"]
+    assert [p["axis"] for p in per_axis] == [0, 1] and all(p["converged"] for p in per_axis)
+    assert per_axis[1]["k_eff"] == pytest.approx(1.5, rel=1e-6)
+    assert per_axis[0]["k_eff"] == pytest.approx(1 / (0.5 / 2.0 + 0.5 / 1.0), rel=1e-6)
