@@ -9,6 +9,7 @@ Bar on this 2-core CPU (../shared/REFERENCES.md): eager ``torch.roll`` D3Q19 cod
 from __future__ import annotations
 
 import math
+import time
 import warnings
 
 import numpy as np
@@ -21,6 +22,7 @@ from physics.permeability import PermeabilityWarning, permeability
 
 # Fixed number of steps timed for the MLUPS figure, per size (enough to dwarf the per-call set-up).
 STEPS = {16: 20, 64: 400, 128: 200}
+BYTES_PER_UPDATE = 188  # see physics/_lbm_kernels.py
 
 
 def porous_volume(size: int, porosity: float = 0.35, seed: int = 0) -> np.ndarray:
@@ -63,10 +65,15 @@ def test_lbm_mlups(benchmark, size):
         backend="torch" if device == "cuda" else "numba",
         numba_threads=_numba_threads(),
     )
-    if device == "cuda":
-        # D3Q19 float32 pull scheme: 2 × 19 × 4 B populations + 18 × 4 B table per fluid node and step
-        info["bytes_per_update"] = 224
-        info["effective_bandwidth_gb_s"] = round(result.mlups * 1e6 * 224 / 1e9, 1)
+    # Against the memory-bandwidth limit: the in-place (AA) D3Q19 float32 step moves 152 B of populations
+    # per node, plus the 72 B neighbour table every other step: 188 B per update on average.
+    bandwidth = _copy_bandwidth(device, large=size >= 64)
+    info.update(
+        bytes_per_update=BYTES_PER_UPDATE,
+        copy_bandwidth_gb_s=round(bandwidth, 1),
+        bandwidth_limit_mlups=round(bandwidth * 1e9 / BYTES_PER_UPDATE / 1e6, 1),
+        fraction_of_bandwidth_limit=round(result.mlups * 1e6 * BYTES_PER_UPDATE / (bandwidth * 1e9), 3),
+    )
     benchmark.extra_info.update(info)
 
 
@@ -101,6 +108,20 @@ def _fixed_steps(volume, steps: int):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PermeabilityWarning)  # a fixed step count is not converged
         return permeability(volume, max_steps=steps, check_every=steps, tol=1e-12)
+
+
+def _copy_bandwidth(device: str, *, large: bool) -> float:
+    """Memory bandwidth (GB/s, bytes read + written) of a large tensor copy on ``device``."""
+    source = torch.empty((1 << 27) if large else (1 << 20), dtype=torch.float32, device=device)  # 512 MiB
+    target = torch.empty_like(source)
+    target.copy_(source)
+    synchronize(device)
+    repeats = 5
+    start = time.perf_counter()
+    for _ in range(repeats):
+        target.copy_(source)
+    synchronize(device)
+    return repeats * 2 * source.numel() * 4 / (time.perf_counter() - start) / 1e9
 
 
 def _numba_threads() -> int:
