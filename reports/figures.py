@@ -102,6 +102,11 @@ def _display(labels: np.ndarray, phase: int, n_phases: int) -> tuple[np.ndarray,
     return labels, {"cmap": "viridis", "vmin": 0, "vmax": n_phases - 1}
 
 
+def _central_crop(array: np.ndarray, size: int) -> np.ndarray:
+    index = tuple(slice(max(0, (n - size) // 2), max(0, (n - size) // 2) + min(n, size)) for n in array.shape)
+    return array[index]
+
+
 def _sections(volume: np.ndarray) -> list[tuple[np.ndarray, tuple[str, str]]]:
     """Central sections normal to z, y, x with the names of their (row, column) axes."""
     z, y, x = (n // 2 for n in volume.shape)
@@ -135,20 +140,27 @@ def sections_figure(run, study, path: Path, *, max_samples: int = 2) -> Figure:
                 fontsize=10.5,
             )
 
-    truth = run.truth
-    fraction = float(np.mean(truth == phase))
+    # the reference's central crop of the samples' size: both shown at the same scale
+    truth = _central_crop(run.truth, study.size)
+    fraction = float(np.mean(run.truth == phase))
+    full = "×".join(str(n) for n in run.truth.shape)
+    crop = "" if truth.shape == run.truth.shape else f", central {'×'.join(str(n) for n in truth.shape)}"
     if truth.ndim == 3:
-        size = "×".join(str(n) for n in truth.shape)
         for col, (image, names) in enumerate(_sections(truth)):
-            show(axes[0, col], image, names, f"reference {size}\nφ = {fraction:.3f}" if col == 0 else None)
+            show(
+                axes[0, col],
+                image,
+                names,
+                f"reference {full}{crop}\nφ = {fraction:.3f}" if col == 0 else None,
+            )
     else:
-        show(axes[0, 0], truth, ("y", "x"), f"reference (2D image)\nφ = {fraction:.3f}")
+        show(axes[0, 0], truth, ("y", "x"), f"reference (2D image){crop}\nφ = {fraction:.3f}")
         for col in (1, 2):
             axes[0, col].axis("off")
             axes[0, col].text(
                 0.5,
                 0.5,
-                "2D reference:\none section only",
+                "2D reference: the target\nof all three directions",
                 ha="center",
                 va="center",
                 transform=axes[0, col].transAxes,
@@ -169,8 +181,9 @@ def sections_figure(run, study, path: Path, *, max_samples: int = 2) -> Figure:
         path,
         "sections",
         f"Sections — {run.title}",
-        f"Central sections of the reference and of {len(samples)} sample(s), normal to each axis; phase {phase} "
-        f"is {shown}. Lengths in {unit}.",
+        f"Central sections of the reference (its central crop of the samples' size, so that both are shown at "
+        f"the same scale; φ of the whole reference) and of {len(samples)} sample(s), normal to each axis; phase "
+        f"{phase} is {shown}. Lengths in {unit}.",
     )
 
 
