@@ -1,7 +1,11 @@
-"""Statistical descriptors of microstructures (one module per quantity).
+"""Statistical descriptors of microstructures (one module per quantity) and the two physics solvers.
 
 Every function takes the microstructure first (a 2D or 3D label image as a numpy array or torch tensor),
 options keyword-only, and returns a frozen result or a number. Lengths are in voxels.
+
+The solvers are imported on first use (the lattice-Boltzmann kernels load numba): ``effective_conductivity``
+and ``conductivity_per_axis`` here or in :mod:`physics.conductivity`; ``permeability_per_axis`` here, and
+``permeability`` from its module (``from physics.permeability import permeability``), whose name it shares.
 """
 
 from ._validation import as_indicator, check_r_max
@@ -17,6 +21,27 @@ from .correlation import (
 )
 from .lineal_path import LinealPathResult, lineal_path
 from .surface import specific_surface
+
+_SOLVERS = {
+    "ConductivityResult": "conductivity",
+    "ConvergenceWarning": "conductivity",
+    "conductivity_per_axis": "conductivity",
+    "effective_conductivity": "conductivity",
+    "PermeabilityResult": "permeability",
+    "PermeabilityWarning": "permeability",
+    "PermeabilityDivergenceError": "permeability",
+    "permeability_per_axis": "permeability",
+}
+
+
+def __getattr__(name: str):
+    if name in _SOLVERS:
+        import importlib
+
+        module = importlib.import_module(f"physics.{_SOLVERS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'physics' has no attribute {name!r}")
+
 
 __all__ = [
     "METRICS",
@@ -37,4 +62,5 @@ __all__ = [
     "radial_two_point",
     "specific_surface",
     "two_point_probability",
+    *_SOLVERS,
 ]

@@ -129,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
         "--metrics",
         default="fraction,s2,lineal_path,chord_length,specific_surface,connectivity",
         help="comma-separated list (default: all of fraction,s2,lineal_path,chord_length,"
-        "specific_surface,connectivity), plus conductivity",
+        "specific_surface,connectivity), plus conductivity and permeability",
     )
     p.add_argument("--phase", type=int, default=1, help="the phase described (default 1)")
     p.add_argument("--rmax", type=int, default=32, help="largest lag of S2 and the lineal path (default 32)")
@@ -145,6 +145,20 @@ def _parser() -> argparse.ArgumentParser:
         "--sides", default="periodic", choices=("periodic", "insulated"), help="conductivity side walls"
     )
     p.add_argument("--axes", default=None, help="axes of the physics metrics, e.g. 0,1,2 (default: all)")
+    p.add_argument(
+        "--voxel-size",
+        type=float,
+        default=None,
+        metavar="METRES",
+        help="metric permeability: voxel size in metres, to report k in m² and darcy as well as voxel²",
+    )
+    p.add_argument(
+        "--boundary",
+        default="periodic",
+        choices=("periodic", "mirror", "buffer"),
+        help="metric permeability: how the sample is closed along the flow (default periodic; mirror or "
+        "buffer for samples that are not periodic along the flow, see physics.permeability)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     _add_reading(p)
     _add_device(p)
@@ -211,7 +225,7 @@ def _regress(args) -> int:
 def _evaluate(args) -> int:
     import json
 
-    from physics.compare import compare, describe
+    from physics.compare import METRICS, compare, describe
     from swnn._device import resolve_device
     from swnn.io import atomic_write
     from swnn.references import load_reference
@@ -220,15 +234,23 @@ def _evaluate(args) -> int:
     if output.exists() and not args.force:
         raise FileExistsError(f"{output} exists; pass --force to overwrite")
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    accepted = (*METRICS, "conductivity", "permeability")
+    unknown = [m for m in metrics if m not in accepted]
+    if unknown or not metrics:
+        raise ValueError(
+            f"--metrics {args.metrics!r}: unknown metrics {unknown}; accepted names: {', '.join(accepted)}"
+        )
     shape = tuple(args.raw_shape) if args.raw_shape else None
 
     def read(spec):
         ref = load_reference(spec, threshold=args.threshold, shape=shape, dtype=args.raw_dtype)
         return ref.volume if ref.volume is not None else ref.image
 
-    physics_metrics = [m for m in metrics if m == "conductivity"]
+    physics_metrics = [m for m in metrics if m in ("conductivity", "permeability")]
     statistics = [m for m in metrics if m not in physics_metrics]
-    axes = None if args.axes is None else tuple(int(a) for a in args.axes.split(",") if a.strip())
+    axes = _parse_axes(args.axes)
+    if args.voxel_size is not None and not args.voxel_size > 0:
+        raise ValueError(f"--voxel-size must be a positive length in metres, got {args.voxel_size}")
     device = resolve_device(args.device)
 
     def evaluate(labels, own_axes):
@@ -244,6 +266,8 @@ def _evaluate(args) -> int:
                 device=device,
             )
             out["conductivity"] = {"per_axis": [r.to_dict() for r in results]}
+        if "permeability" in physics_metrics:
+            out["permeability"] = _permeability_metric(labels, own_axes, args, device)
         return out
 
     volume = read(args.volume)
@@ -264,6 +288,47 @@ def _evaluate(args) -> int:
         )
     print(f"wrote {output}" + (f": {summary}" if summary else ""))
     return 0
+
+
+def _parse_axes(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        axes = tuple(int(a) for a in text.split(",") if a.strip())
+    except ValueError:
+        raise ValueError(f"--axes takes comma-separated axes 0, 1, 2 (e.g. 0,2), got {text!r}") from None
+    if not axes or any(a not in (0, 1, 2) for a in axes):
+        raise ValueError(f"--axes takes comma-separated axes 0, 1, 2 (e.g. 0,2), got {text!r}")
+    return axes
+
+
+def _permeability_metric(labels, axes, args, device) -> dict:
+    """The ``permeability`` entry of ``swnn evaluate``'s JSON (3D volumes only)."""
+    if labels.ndim != 3:
+        return {"per_axis": [], "reason": "permeability needs a 3D volume; this input is a 2D image"}
+    import warnings
+
+    from physics.permeability import PermeabilityWarning, permeability_per_axis
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PermeabilityWarning)
+        results = permeability_per_axis(
+            labels,
+            axes=(0, 1, 2) if axes is None else axes,
+            phase=args.phase,
+            boundary=args.boundary,
+            voxel_size=args.voxel_size,
+            device=device,
+        )
+    for warning in caught:  # not converged: said on stderr and in the JSON ("converged": false)
+        print(f"warning: {warning.message}", file=sys.stderr)
+    return {
+        "per_axis": [r.to_dict() for r in results],
+        "phase": args.phase,
+        "boundary": args.boundary,
+        "voxel_size": args.voxel_size,
+        "unit": "voxel² (k); m² (k_m2) and darcy (k_darcy) with --voxel-size",
+    }
 
 
 def _references(args) -> int:

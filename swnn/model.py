@@ -71,7 +71,12 @@ class TrainedModel:
         from swnn.io import atomic_write
 
         path = Path(path)
+        net = self.network
         meta = dict(self.metadata, format=FORMAT, version=__version__, model_sha256=self.model_hash())
+        # the architecture always comes from the network itself, so every saved file can be loaded
+        meta.update(
+            n_phases=net.n_phases, blocks=net.blocks, channels=net.channels, noise_channels=net.noise_channels
+        )
         state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
         with atomic_write(path, force=force) as tmp:
             torch.save({"format": FORMAT, "metadata_json": json.dumps(meta), "state_dict": state}, tmp)

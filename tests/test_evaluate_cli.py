@@ -107,3 +107,43 @@ def test_conductivity_metric_layers_exact(tmp_path):
     assert [p["axis"] for p in per_axis] == [0, 1] and all(p["converged"] for p in per_axis)
     assert per_axis[1]["k_eff"] == pytest.approx(1.5, rel=1e-6)
     assert per_axis[0]["k_eff"] == pytest.approx(1 / (0.5 / 2.0 + 0.5 / 1.0), rel=1e-6)
+
+
+def test_permeability_metric_plates_exact(tmp_path):
+    # 5 fluid nodes between one-voxel walls normal to axis 1, periodic: along axis 0 TRT (Λ = 3/16) with
+    # half-way bounce-back gives the lattice solution k = φ (N² + ½)/12 exactly; 1e-4 covers float32
+    # round-off and the default convergence test (tests/test_permeability.py measures 5e-8 to 7e-6).
+    # Along axis 1 the walls close every path: k = 0 with its reason, without a run.
+    vol = np.ones((2, 6, 2), dtype=np.uint8)
+    vol[:, 5, :] = 0
+    np.save(tmp_path / "plates.npy", vol)
+    out = tmp_path / "m.json"
+    args = ["evaluate", str(tmp_path / "plates.npy"), "--metrics", "fraction,permeability", "--axes", "0,1"]
+    assert main([*args, "--voxel-size", "2e-6", "-o", str(out)]) == 0
+    data = json.loads(out.read_text())["permeability"]
+    along, across = data["per_axis"]
+    expected = 5 / 6 * (25 + 0.5) / 12
+    assert along["axis"] == 0 and along["converged"] and along["steps"] > 0
+    assert along["k"] == pytest.approx(expected, rel=1e-4)
+    assert along["k_m2"] == pytest.approx(along["k"] * 4e-12, rel=1e-12)  # voxel² × (2 µm)²
+    assert along["k_darcy"] == pytest.approx(along["k_m2"] / 9.869233e-13, rel=1e-12)
+    assert along["mlups"] > 0
+    assert across["k"] == 0.0 and across["steps"] == 0 and across["reason"]
+    assert data["boundary"] == "periodic" and data["voxel_size"] == 2e-6
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--metrics", "fraction,permeabilty"], "accepted names"),
+        (["--metrics", "permeability", "--voxel-size", "-1"], "--voxel-size"),
+        (["--metrics", "permeability", "--axes", "0,3"], "--axes"),
+    ],
+)
+def test_physics_options_are_checked(tmp_path, capsys, extra, message):
+    np.save(tmp_path / "v.npy", (np.arange(512).reshape(8, 8, 8) % 2).astype(np.uint8))
+    out = tmp_path / "m.json"
+    assert main(["evaluate", str(tmp_path / "v.npy"), "-o", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()

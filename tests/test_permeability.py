@@ -166,9 +166,8 @@ def test_sphere_array_off_centre_placement():
     assert result.k == pytest.approx(zick_homsy_k(pore), rel=5e-2)
 
 
-@pytest.mark.slow
 def test_sphere_array_dilute():
-    # A third, more dilute cell (c ≈ 0.066, a = 10 in a 40³ box): measured −1.1 % against the
+    # A third, more dilute cell (c ≈ 0.066, a = 10 in a 40³ box; 5 s here): measured −1.1 % against the
     # volume-equivalent sphere; 3 %.
     pore = sphere_cell(40, 10.0)
     result = permeability(pore, tol=1e-6)
@@ -366,8 +365,9 @@ def test_gpu_path_agrees_with_cpu():
 
 def _xlb_permeability(pore: np.ndarray, *, axis: int = 0, force: float = 1e-6, tol: float = 1e-5) -> float:
     """k (voxel²) from XLB 0.3 (JAX backend, float64): BGK at τ = ½ + √3/4, which has Λ = 3/16, Kupershtokh's
-    exact-difference forcing (the same Stokes steady state as Guo's with u = (Σ f c + g/2)/ρ), half-way
-    bounce-back on every solid voxel, periodic box. Velocity averaged over the box with the +g/2 term."""
+    exact-difference forcing (the same Stokes steady state as Guo's with u = (Σ f c + g/2)/ρ), XLB's
+    half-way bounce-back operator on every link into a solid voxel, periodic box. Velocity averaged over the
+    box with the +g/2 term."""
     import jax
     import jax.numpy as jnp
     import xlb
@@ -393,6 +393,15 @@ def _xlb_permeability(pore: np.ndarray, *, axis: int = 0, force: float = 1e-6, t
     )
     macroscopic = Macroscopic(velocity_set=velocity_set, precision_policy=precision, compute_backend=backend)
     f_old, f_new, bc_mask, missing_mask = stepper.prepare_fields()
+    # XLB 0.3's IndicesBoundaryMasker treats the box faces as walls for nodes next to a solid (it pads the
+    # domain with "missing" directions), which lowered k by 9.4 % on the 64³ structure. Rebuild both masks
+    # for the periodic box: bounce back wherever the pulled-from node is solid, with periodic wrap.
+    solid = jnp.asarray(pore == 0)
+    c = np.asarray(velocity_set.c)  # (3, 19)
+    missing_mask = jnp.stack(
+        [jnp.roll(solid, tuple(int(v) for v in c[:, q]), axis=(0, 1, 2)) for q in range(c.shape[1])]
+    )
+    bc_mask = jnp.full_like(bc_mask, walls.id)
     tau = 0.5 + math.sqrt(3) / 4
     fluid = jnp.asarray(pore != 0)
 
@@ -419,7 +428,8 @@ def _xlb_permeability(pore: np.ndarray, *, axis: int = 0, force: float = 1e-6, t
 def test_agrees_with_xlb_on_a_porous_volume():
     # Same 64³ Gaussian-blob structure in both codes. The two schemes have the same Stokes steady state
     # (Λ = 3/16, half-way bounce-back, second-order forcing), so they should agree to the convergence
-    # tolerance; the issue asks for 2 %. Measured on a 26³ sphere cell: 7.5e-6 (XLB 26.61518, here 26.61538).
+    # tolerance; the issue asks for 2 %. Measured here: 2.6e-5 on this structure (XLB 0.0932898, here
+    # 0.0932873) and 7.5e-6 on the 26³ sphere cell (XLB 26.61519, here 26.61538).
     pytest.importorskip(
         "xlb",
         reason="XLB is not installed (pip install xlb: it brings JAX, warp-lang and VTK, ~1.8 GB, so it is not "

@@ -380,3 +380,40 @@ def test_regress_passes_on_itself_and_fails_on_a_doctored_baseline(tiny, tmp_pat
         ("volume / stochastic", "s2_rmse"),
         ("ghost / stochastic", "fraction_error"),
     }
+
+
+def test_regress_ratios_count_their_distance_from_one(tmp_path):
+    # a hand-made metrics.csv: the rule itself, without running a study
+    def study(ratio: float, s2: float) -> Path:
+        folder = tmp_path / f"study-{ratio}-{s2}"
+        folder.mkdir()
+        rows = [
+            ("fraction_error", 0.002),
+            ("s2_rmse", s2),
+            ("permeability_ratio", ratio),
+        ]
+        frame = pd.DataFrame(
+            [
+                {
+                    "reference": "r",
+                    "condition": "stochastic",
+                    "role": "sample",
+                    "sample": 0,
+                    "metric": m,
+                    "value": v,
+                }
+                for m, v in rows
+            ]
+        )
+        frame.to_csv(folder / "metrics.csv", index=False)
+        return folder
+
+    baseline = regress.write_baseline(study(0.8, 0.010), tmp_path / "baseline.json")  # |ln 0.8| = 0.223
+    assert regress.check(study(1.2, 0.010), baseline).passed  # |ln 1.2| = 0.182: closer to 1, fine
+    assert regress.check(study(0.7, 0.014), baseline).passed  # 0.357 − 0.223 < 0.25; s2 +0.004 < 0.005
+    report = regress.check(study(1.6, 0.010), baseline)  # |ln 1.6| = 0.470: 0.247 further … within 0.25
+    assert report.passed
+    report = regress.check(study(2.0, 0.016), baseline)  # 0.693 − 0.223 > 0.25; s2 +0.006 > 0.005
+    assert {c.metric for c in report.changes if c.status == "regressed"} == {"permeability_ratio", "s2_rmse"}
+    improved = regress.check(study(1.0, 0.004), baseline)
+    assert improved.passed and {c.metric for c in improved.changes if c.status == "improved"} == {"s2_rmse"}
