@@ -1,6 +1,6 @@
 """Studies: references × conditions → trained models → samples → fidelity and physics, with a cache.
 
-A study is a TOML file (see ``reports/STUDY.md``): which references (files or ``builtin:NAME``), which
+A study is a TOML file (see the README, "swnn study"): which references (files or ``builtin:NAME``), which
 conditions (stochastic, or controlled target fractions), how many samples of which size, which training
 settings, which metrics. :func:`load_study` reads and checks it into a frozen :class:`Study`; :func:`run_study`
 checks that every reference loads and every target fraction is reachable *before* any work starts, then, for

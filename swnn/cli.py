@@ -172,7 +172,7 @@ def _parser() -> argparse.ArgumentParser:
         "study",
         nargs="?",
         default=None,
-        help="study file (TOML, see reports/STUDY.md); default: the built-in default study",
+        help="study file (TOML, see the README); default: the built-in default study",
     )
     p.add_argument("-o", "--output", required=True, help="study folder (created; a rerun reuses its cache)")
     p.add_argument(

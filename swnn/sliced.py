@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["random_directions", "wasserstein_1d", "project_sorted", "sliced_wasserstein"]
+__all__ = ["random_directions", "wasserstein_1d", "project_sorted", "sort_rows", "sliced_wasserstein"]
 
 
 def random_directions(
@@ -99,7 +99,57 @@ def _merged_quantiles(n: int, m: int, device: torch.device):
 
 def project_sorted(x: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
     """Sorted projections of the rows of ``x`` (N, d) on ``directions`` (d, L): a (L, N) tensor."""
-    return torch.sort(directions.T @ x.T, dim=-1).values
+    return sort_rows(directions.T @ x.T)
+
+
+_NUMPY_SORT_MIN = 1 << 16
+"""Below this many elements torch.sort is as fast and the hand-off to numpy is not worth it."""
+
+
+def sort_rows(t: torch.Tensor) -> torch.Tensor:
+    """``torch.sort(t, dim=-1).values`` for a 2D tensor, faster on the CPU; differentiable.
+
+    On the CPU numpy's sort (vectorised with AVX-512 / AVX2 where the processor has it) is 2–4× faster than
+    ``torch.sort`` on rows of ~10⁴ floats, so large CPU tensors are sorted there, rows split across torch's
+    threads (numpy releases the GIL while sorting). With gradients the permutation comes from ``np.argsort``
+    and the values are gathered from ``t``, so autograd sees a gather (the same backward as ``torch.sort``:
+    tied values may get their gradient in another order, which leaves the loss and the sum of gradients
+    unchanged). bfloat16 and half tensors are ordered through a float32 copy, which keeps their order exactly.
+    """
+    if t.device.type != "cpu" or t.ndim != 2 or t.numel() < _NUMPY_SORT_MIN:
+        return torch.sort(t, dim=-1).values
+    import numpy as np
+
+    values = t.detach()
+    if values.dtype != torch.float32 and values.dtype != torch.float64:
+        values = values.float()
+    array = values.contiguous().numpy()
+    need_grad = t.requires_grad and torch.is_grad_enabled()
+    out = np.empty(array.shape, dtype=np.int64 if need_grad else array.dtype)
+
+    def work(lo: int, hi: int) -> None:
+        if need_grad:
+            out[lo:hi] = np.argsort(array[lo:hi], axis=-1)
+        else:
+            out[lo:hi] = np.sort(array[lo:hi], axis=-1)
+
+    _in_threads(work, array.shape[0])
+    if need_grad:
+        return torch.gather(t, -1, torch.from_numpy(out))
+    return torch.from_numpy(out).to(t.dtype)
+
+
+def _in_threads(work, rows: int) -> None:
+    threads = max(1, min(torch.get_num_threads(), rows))
+    if threads == 1:
+        work(0, rows)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = [rows * i // threads for i in range(threads + 1)]
+    with ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(work, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]:
+            future.result()
 
 
 def sliced_wasserstein(

@@ -5,6 +5,7 @@ import pytest
 import scipy.stats
 import torch
 
+from swnn import sliced
 from swnn.sliced import random_directions, sliced_wasserstein, wasserstein_1d
 
 
@@ -82,3 +83,21 @@ def test_bad_shapes_are_clear():
         sliced_wasserstein(torch.zeros(5, 3), torch.zeros(5, 3), torch.zeros(4, 2))
     with pytest.raises(ValueError, match="p must be 1 or 2"):
         wasserstein_1d(torch.zeros(1, 3), torch.zeros(1, 3), p=3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_sort_rows_is_torch_sort_with_its_gradient(dtype):
+    # large enough to take the numpy path; distinct values (permutations), so the permutation and hence the
+    # gradient of the gather are unique and must equal torch.sort's exactly
+    g = torch.Generator().manual_seed(0)
+    rows = torch.stack([torch.randperm(256, generator=g) for _ in range(300)]).to(dtype)
+    assert rows.numel() >= sliced._NUMPY_SORT_MIN
+    x = rows.clone().requires_grad_()
+    weights = torch.randn(rows.shape, generator=g).to(dtype)
+    ours, theirs = sliced.sort_rows(x), torch.sort(x, dim=-1).values
+    assert ours.dtype == dtype and torch.equal(ours, theirs)
+    (grad_ours,) = torch.autograd.grad((ours * weights).sum(), x)
+    (grad_theirs,) = torch.autograd.grad((theirs * weights).sum(), x)
+    assert torch.equal(grad_ours, grad_theirs)
+    with torch.no_grad():
+        assert torch.equal(sliced.sort_rows(x), theirs)
