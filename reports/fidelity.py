@@ -30,8 +30,13 @@ def run_case(
     models: Path | None = None,
     phase: int = 1,
     progress: bool = True,
+    overrides: dict | None = None,
 ):
-    """Train on ``spec`` and yield one result dict per generated sample."""
+    """Train on ``spec`` and yield one result dict per generated sample.
+
+    ``overrides`` are :class:`swnn.training.TrainConfig` fields set on top of the profile (``--set`` on the
+    command line); each row records them, and the summary keeps such variants of a case apart.
+    """
     import numpy as np
 
     from physics.compare import compare
@@ -42,14 +47,18 @@ def run_case(
     reference_spec, _, fraction = spec.partition("@")
     target_fraction = float(fraction) if fraction else None
     reference = load_reference(reference_spec)
-    config = PROFILES[profile].replace(iterations=iterations, seed=seed)
+    overrides = dict(overrides or {})
+    config = PROFILES[profile].replace(iterations=iterations, seed=seed, **overrides)
+    variant = "".join(f" {k}={v}" for k, v in sorted(overrides.items()))
     output = None
     if models is not None:
         models.mkdir(parents=True, exist_ok=True)
         output = models / (
             Path(reference_spec.replace("builtin:", "")).stem
             + (f"@{fraction}" if fraction else "")
-            + f"-{profile}-s{seed}.pt"
+            + f"-{profile}-s{seed}"
+            + variant.replace(" ", "-").replace("=", "").replace(",", "_").replace("(", "").replace(")", "")
+            + ".pt"
         )
     result = train(
         list(reference.images),
@@ -73,7 +82,8 @@ def run_case(
         achieved = float(np.mean(volume == phase))
         target = result.model.metadata["target_fraction"]
         yield {
-            "case": spec,
+            "case": spec + variant,
+            "overrides": overrides,
             "profile": profile,
             "seed": seed,
             "sample": sample,
@@ -128,8 +138,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--iterations", type=int, default=None)
     parser.add_argument("--models", type=Path, default=None, help="folder to keep the trained models in")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a TrainConfig field over the profile, e.g. --set blocks=12 --set scales=[1,2] (repeatable)",
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        field, sep, text = item.partition("=")
+        if not sep:
+            parser.error(f"--set takes FIELD=VALUE, got {item!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        overrides[field.strip()] = tuple(value) if isinstance(value, list) else value
     if args.summarize is not None:
         rows = [json.loads(line) for line in args.summarize.read_text().splitlines() if line.strip()]
         print(summarize(rows))
@@ -146,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             iterations=args.iterations,
             models=args.models,
             progress=not args.quiet,
+            overrides=overrides,
         ):
             with open(args.output, "a") as fh:
                 fh.write(json.dumps(row) + "\n")
