@@ -175,6 +175,14 @@ def test_default_study_is_valid():
     assert study.with_profile("paper").training_config().iterations == 2000
 
 
+def test_paper_data_study_is_valid(shared_data):
+    # the study file of the README's paper-data table: its relative paths reach ../shared/data
+    study = load_study(Path(__file__).parents[1] / "reports" / "studies" / "paper_data.toml")
+    assert [r.name for r in study.references] == ["M1", "M2", "M3", "M4", "berea"]
+    loaded = prepare_study(study)
+    assert len(loaded) == 5
+
+
 # ---------------------------------------------------------------------------------------------------------
 # A tiny study end to end
 # ---------------------------------------------------------------------------------------------------------
