@@ -92,13 +92,18 @@ class Case:
     extra_info: dict
 
     @property
-    def machine(self) -> str:
-        """Processor (and GPU), torch threads and commit, from ``extra_info``."""
+    def hardware(self) -> str:
+        """Processor (and GPU) and torch threads from ``extra_info``: what cases are grouped by."""
         info = self.extra_info
         device = " / ".join(str(info[k]) for k in ("gpu", "cpu") if k in info) or "unknown machine"
         threads = f", {info['threads']} threads" if "threads" in info else ""
-        commit = f", commit {info['commit']}" if "commit" in info else ""
-        return f"{device}{threads}{commit}"
+        return f"{device}{threads}"
+
+    @property
+    def machine(self) -> str:
+        """:attr:`hardware` plus the commit the case ran at."""
+        info = self.extra_info
+        return self.hardware + (f", commit {info['commit']}" if "commit" in info else "")
 
     @property
     def size(self) -> int | None:
@@ -194,6 +199,10 @@ def load_results(paths: Iterable[str | os.PathLike]) -> tuple[list[Case], list[P
 def fit_eq22(sizes: Sequence[int], seconds: Sequence[float]) -> Eq22Fit:
     """Fit T(N) = c + τ_rec·(N/128)³ by least squares (the generation part of the paper's Eq. 22).
 
+    The residuals are relative (each equation divided by its measured time): the sizes span three orders of
+    magnitude in time, and absolute residuals would let the largest volume alone set c. Points that lie on the
+    model are recovered exactly either way.
+
     Parameters
     ----------
     sizes : sequence of int
@@ -215,7 +224,9 @@ def fit_eq22(sizes: Sequence[int], seconds: Sequence[float]) -> Eq22Fit:
     if np.unique(blocks).size < 2:
         raise ValueError(f"sizes must hold at least two distinct volume sides; received {list(sizes)}")
     design = np.stack([np.ones_like(blocks), blocks], axis=1)  # (sizes, 2): [1, (N/128)³]
-    (overhead, tau), *_ = np.linalg.lstsq(design, times, rcond=None)
+    if np.any(times <= 0):
+        raise ValueError(f"generation times must be positive; received {list(seconds)}")
+    (overhead, tau), *_ = np.linalg.lstsq(design / times[:, None], np.ones_like(times), rcond=None)
     residual = float(np.max(np.abs(design @ np.array([overhead, tau]) - times)))
     return Eq22Fit(
         tau_rec=float(tau),
@@ -334,7 +345,7 @@ def _training_time(cases: Sequence[Case], machine: str) -> tuple[float, str] | N
     quick = _find(cases, "test_training_iteration", profile="quick")
     if not quick:
         return None
-    same = [c for c in quick if c.machine == machine] or quick
+    same = [c for c in quick if c.hardware == machine] or quick
     best = min(same, key=lambda c: c.mean)
     iterations = PROFILES["quick"].iterations
     label = (
@@ -360,7 +371,7 @@ def _eq22_section(cases: Sequence[Case]) -> list[str]:
     groups: dict[tuple[str, str], list[Case]] = {}
     for case in generation:
         if case.size is not None:
-            groups.setdefault((case.source, case.machine), []).append(case)
+            groups.setdefault((case.source, case.hardware), []).append(case)
     fits = []
     for (source, machine), group in groups.items():
         sizes = sorted({c.size for c in group})
