@@ -40,7 +40,7 @@ _FILES = (
         "tidy table, one row per reference × condition × (reference or sample) × metric (× axis)",
     ),
     ("study.json", "settings, resolved training configuration, versions, device, timings, notes"),
-    ("figures/*.png", "the figures below"),
+    ("figures/*.png", "the figures above, one PNG each"),
     ("cache/", "finished models, samples (.npy) and evaluations, reused by a rerun"),
 )
 

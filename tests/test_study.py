@@ -425,3 +425,19 @@ def test_regress_ratios_count_their_distance_from_one(tmp_path):
     assert {c.metric for c in report.changes if c.status == "regressed"} == {"permeability_ratio", "s2_rmse"}
     improved = regress.check(study(1.0, 0.004), baseline)
     assert improved.passed and {c.metric for c in improved.changes if c.status == "improved"} == {"s2_rmse"}
+
+
+def test_committed_baseline_covers_the_default_study():
+    # reports/baselines/default.json was written from a run of the default study on the 2-core CPU; it must
+    # name every reference × condition of the default study and carry every tolerance
+    baseline = regress._read_baseline(Path(__file__).parents[1] / "reports" / "baselines" / "default.json")
+    study = load_study()
+    labels = {
+        f"{r.name} / {'stochastic' if c.target_fraction is None else f'eta={c.target_fraction:g}'}"
+        for r in study.references
+        for c in r.conditions
+    }
+    assert set(baseline["runs"]) == labels
+    assert set(baseline["tolerances"]) == set(regress.TOLERANCES)
+    for measures in baseline["runs"].values():
+        assert {"fraction_error", "s2_rmse", "lineal_path_rmse"} <= set(measures)
