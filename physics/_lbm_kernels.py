@@ -230,6 +230,22 @@ def trt_pair_numba(f, table, omega_plus, omega_minus, force):  # pragma: no cove
                 flat[table[row, start + x]] = s[19 + q, x]
 
 
+@njit(inline="always")
+def _node_moments(f, force, x):  # pragma: no cover - compiled
+    """Density and momentum ``sum f c + F/2`` of node ``x`` after streaming (float64; ``f`` is f_q − w_q)."""
+    rho = 1.0
+    jz = 0.5 * np.float64(force[0])
+    jy = 0.5 * np.float64(force[1])
+    jx = 0.5 * np.float64(force[2])
+    for q in range(19):
+        v = np.float64(f[q, x])
+        rho += v
+        jz += _C[q][0] * v
+        jy += _C[q][1] * v
+        jx += _C[q][2] * v
+    return rho, jz, jy, jx
+
+
 @njit(parallel=True, fastmath=True, error_model="numpy", cache=True)
 def observe_numba(f, force, axis):  # pragma: no cover - compiled
     """Momentum along ``axis`` summed over nodes, the largest and the summed squared speed (float64).
@@ -242,16 +258,7 @@ def observe_numba(f, force, axis):  # pragma: no cover - compiled
     speed2_sum = 0.0
     speed2_max = 0.0
     for x in prange(n):
-        rho = 1.0
-        jz = 0.5 * np.float64(force[0])
-        jy = 0.5 * np.float64(force[1])
-        jx = 0.5 * np.float64(force[2])
-        for q in range(19):
-            v = np.float64(f[q, x])
-            rho += v
-            jz += _C[q][0] * v
-            jy += _C[q][1] * v
-            jx += _C[q][2] * v
+        rho, jz, jy, jx = _node_moments(f, force, x)
         momentum += jz if axis == 0 else (jy if axis == 1 else jx)
         speed2 = (jz * jz + jy * jy + jx * jx) / (rho * rho)
         speed2_sum += speed2
@@ -264,16 +271,7 @@ def moments_numba(f, force, out):  # pragma: no cover - compiled
     """Velocity ``u = (sum_q f_q c_q + F / 2) / rho`` of every node after streaming, into ``out`` (3, n)."""
     n = f.shape[1]
     for x in prange(n):
-        rho = 1.0
-        jz = 0.5 * np.float64(force[0])
-        jy = 0.5 * np.float64(force[1])
-        jx = 0.5 * np.float64(force[2])
-        for q in range(19):
-            v = np.float64(f[q, x])
-            rho += v
-            jz += _C[q][0] * v
-            jy += _C[q][1] * v
-            jx += _C[q][2] * v
+        rho, jz, jy, jx = _node_moments(f, force, x)
         out[0, x] = jz / rho
         out[1, x] = jy / rho
         out[2, x] = jx / rho
