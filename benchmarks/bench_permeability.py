@@ -54,17 +54,8 @@ def test_lbm_mlups(benchmark, size):
     result = benchmark.pedantic(run, rounds=3 if size >= 64 else 1, iterations=1)
     assert result.steps == steps and math.isfinite(result.k) and result.k > 0
     assert result.mlups is not None and result.mlups > 0
-    info = machine_info(device)
-    info.update(
-        size=f"{size}^3",
-        porosity=float(volume.mean()),
-        fluid_nodes=result.fluid_nodes,
-        steps=result.steps,
-        mlups_fluid_nodes=round(result.mlups, 2),
-        k_voxel2=result.k,
-        backend="torch" if device == "cuda" else "numba",
-        numba_threads=_numba_threads(),
-    )
+    info = _run_info(device, size, volume, result)
+    info.update(backend="torch" if device == "cuda" else "numba")
     # Against the memory-bandwidth limit: the in-place (AA) D3Q19 float32 step moves 152 B of populations
     # per node, plus the 72 B neighbour table every other step: 188 B per update on average.
     bandwidth = _copy_bandwidth(device, large=size >= 64)
@@ -92,16 +83,21 @@ def test_lbm_time_to_converged_k(benchmark, size):
 
     result = benchmark.pedantic(run, rounds=1, iterations=1)
     assert result.converged and result.k > 0
-    benchmark.extra_info.update(
-        machine_info(device),
-        size=f"{size}^3",
-        porosity=float(volume.mean()),
-        fluid_nodes=result.fluid_nodes,
-        steps=result.steps,
-        mlups_fluid_nodes=round(result.mlups, 2),
-        k_voxel2=result.k,
-        numba_threads=_numba_threads(),
-    )
+    benchmark.extra_info.update(_run_info(device, size, volume, result))
+
+
+def _run_info(device: str, size: int, volume: np.ndarray, result) -> dict:
+    """What both cases record of a run: machine, structure, steps, MLUPS over fluid nodes and k."""
+    return {
+        **machine_info(device),
+        "size": f"{size}^3",
+        "porosity": float(volume.mean()),
+        "fluid_nodes": result.fluid_nodes,
+        "steps": result.steps,
+        "mlups_fluid_nodes": round(result.mlups, 2),
+        "k_voxel2": result.k,
+        "numba_threads": _numba_threads(),
+    }
 
 
 def _fixed_steps(volume, steps: int):
