@@ -60,6 +60,70 @@ def test_prepare_target_from_volume_uses_each_axis():
     assert target.per_axis[2][0].shape == (3 * 16 * 20, 25)
 
 
+def test_isotropic_target_pools_the_image_with_its_transpose():
+    image = np.zeros((12, 18), np.uint8)
+    image[:, ::3] = 1  # stripes along axis 0: the image's two axes differ
+    config = TINY.replace(scales=(1,), template=3)
+    target = prepare_target(image, config)
+    windows = 10 * 16  # (12 − 2)(18 − 2) windows of 3×3 per image
+    assert all(t[0].shape == (2 * windows, 9) for t in target.per_axis)
+    rows = {tuple(r) for r in target.per_axis[0][0].int().tolist()}
+    # a vertical stripe pattern comes from the image, a horizontal one only from its transpose
+    assert (1, 0, 0, 1, 0, 0, 1, 0, 0) in rows and (1, 1, 1, 0, 0, 0, 0, 0, 0) in rows
+    assert target.reference_fraction == pytest.approx(image.mean())  # the transpose changes no fraction
+    plain = prepare_target(image, config.replace(isotropic=False))
+    assert plain.per_axis[0][0].shape == (windows, 9)
+    # 2D→2D keeps the image's own orientation
+    assert prepare_target(image, config.replace(dim=2)).per_axis[0][0].shape == (windows, 9)
+
+
+def test_each_iteration_compares_with_a_random_subset_of_a_large_target(monkeypatch):
+    import swnn.training as training
+
+    seen = []
+
+    def recording(x, directions):
+        seen.append(x.clone())
+        return project_sorted(x, directions)
+
+    project_sorted = training.project_sorted
+    monkeypatch.setattr(training, "project_sorted", recording)
+    config = TINY.replace(scales=(1,), target_sample=100)
+    state = training.TrainingState.create(_image(), config, device="cpu")
+    full = state.target.per_axis[0][0]
+    assert full.shape[0] == 2 * 44 * 44  # the image and its transpose, 5×5 windows
+    state.step()
+    state.step()
+    assert [t.shape[0] for t in seen] == [100, 100]  # one subset per iteration, shared by the three axes
+    rows = {tuple(r) for r in full.tolist()}
+    assert all(tuple(r) in rows for t in seen for r in t.tolist())
+    assert not torch.equal(seen[0], seen[1])  # redrawn each iteration
+
+
+def test_threshold_gives_the_target_fraction_on_all_calibration_volumes():
+    from swnn.generation import GenerationSettings, generate
+
+    image = _image()
+    config = TINY.replace(iterations=2, calibration_volumes=3)
+    model = train(image, config=config, progress=False, device="cpu").model
+    side = config.calibration_size
+    pooled = np.concatenate(
+        [
+            generate(
+                model,
+                (side,) * 3,
+                settings=GenerationSettings(seed=config.seed, precision="fp32"),
+                sample=2**31 - 1 - v,
+                device="cpu",
+            ).ravel()
+            for v in range(3)
+        ]
+    )
+    # the threshold is the quantile of exactly these 3·16³ logits: their fraction is the reference's up to
+    # one voxel and the ties of a quantile (1/12288 per voxel)
+    assert abs(pooled.mean() - image.mean()) <= 2 / pooled.size
+
+
 def test_control_sets_the_target_fraction():
     image = _image()
     target = prepare_target(image, TINY, target_fraction=0.2, generator=torch.Generator().manual_seed(0))
