@@ -55,6 +55,40 @@ def _labels_present(tensor: torch.Tensor, limit: int = 10) -> str:
     return f"[{text}{', ...' if len(labels) > limit else ''}]"
 
 
+def check_label_image(volume: object, name: str = "volume") -> torch.Tensor:
+    """``volume`` as a tensor (no copy where possible) after checking it is a 2D or 3D image of integer labels.
+
+    Raises ``TypeError`` for a type or dtype that cannot hold labels and ``ValueError`` for a wrong number of
+    dimensions, an empty image, or NaN, infinite or non-integer values, each naming ``name`` and what is accepted.
+    """
+    tensor = _to_tensor(volume, name)
+    if tensor.ndim not in (2, 3):
+        raise ValueError(
+            f"{name} must be a 2D (Y, X) or 3D (Z, Y, X) array; received ndim={tensor.ndim} "
+            f"with shape {tuple(tensor.shape)}"
+        )
+    if tensor.numel() == 0:
+        raise ValueError(f"{name} must not be empty; received shape {tuple(tensor.shape)}")
+    if tensor.is_complex():
+        raise TypeError(f"{name} must hold real labels; received dtype {tensor.dtype}")
+    if tensor.is_floating_point():
+        finite = torch.isfinite(tensor)
+        if not bool(finite.all()):
+            count = int((~finite).sum())
+            raise ValueError(
+                f"{name} contains {count} NaN or infinite value(s); expected a label image with "
+                "integer phase labels such as 0 and 1"
+            )
+        fractional = tensor != torch.round(tensor)
+        if bool(fractional.any()):
+            example = float(tensor[fractional][0])
+            raise ValueError(
+                f"{name} has non-integer values (e.g. {example!r}); expected a label image with integer "
+                "phase labels such as 0 and 1 (threshold a grey-level image first)"
+            )
+    return tensor
+
+
 def as_indicator(volume: object, *, phase: int = 1, name: str = "volume") -> torch.Tensor:
     """Indicator of one phase of a labelled 2D or 3D microstructure.
 
@@ -82,32 +116,7 @@ def as_indicator(volume: object, *, phase: int = 1, name: str = "volume") -> tor
         not occur in it.
     """
     phase = check_phase(phase)
-    tensor = _to_tensor(volume, name)
-    if tensor.ndim not in (2, 3):
-        raise ValueError(
-            f"{name} must be a 2D (Y, X) or 3D (Z, Y, X) array; received ndim={tensor.ndim} "
-            f"with shape {tuple(tensor.shape)}"
-        )
-    if tensor.numel() == 0:
-        raise ValueError(f"{name} must not be empty; received shape {tuple(tensor.shape)}")
-    if tensor.is_complex():
-        raise TypeError(f"{name} must hold real labels; received dtype {tensor.dtype}")
-    if tensor.is_floating_point():
-        finite = torch.isfinite(tensor)
-        if not bool(finite.all()):
-            count = int((~finite).sum())
-            raise ValueError(
-                f"{name} contains {count} NaN or infinite value(s); expected a label image with "
-                "integer values such as 0 and 1"
-            )
-        fractional = tensor != torch.round(tensor)
-        if bool(fractional.any()):
-            example = float(tensor[fractional][0])
-            raise ValueError(
-                f"{name} has non-integer values (e.g. {example!r}); expected a label image with integer "
-                "values such as 0 and 1 (threshold a grey-level image first)"
-            )
-
+    tensor = check_label_image(volume, name)
     indicator: torch.Tensor | None
     if tensor.dtype == torch.bool:
         indicator = tensor if phase == 1 else ~tensor if phase == 0 else None

@@ -42,7 +42,7 @@ import torch
 
 from swnn._device import resolve_device
 
-from ._validation import _to_tensor
+from ._validation import check_label_image
 
 __all__ = [
     "DEFAULT_CONDUCTIVITIES",
@@ -623,25 +623,9 @@ def _check_conductivities(conductivities: object) -> tuple[float, ...]:
 
 def _phase_labels(volume: object, n_phases: int) -> torch.Tensor:
     """The validated label image as a tensor on its own device, labels 0 … n_phases − 1."""
-    tensor = _to_tensor(volume, "volume")
-    if tensor.ndim not in (2, 3):
-        raise ValueError(
-            f"volume must be a 2D (Y, X) or 3D (Z, Y, X) label image; received ndim={tensor.ndim} "
-            f"with shape {tuple(tensor.shape)}"
-        )
-    if tensor.numel() == 0:
-        raise ValueError(f"volume must not be empty; received shape {tuple(tensor.shape)}")
-    if tensor.is_complex():
-        raise TypeError(f"volume must hold real phase labels; received dtype {tensor.dtype}")
+    tensor = check_label_image(volume, "volume")
     if tensor.dtype == torch.bool:
         tensor = tensor.to(torch.uint8)
-    if tensor.is_floating_point() and not bool(
-        (torch.isfinite(tensor) & (tensor == torch.round(tensor))).all()
-    ):
-        raise ValueError(
-            "volume must hold integer phase labels 0, 1, ...; received non-integer, NaN or infinite values "
-            "(threshold a grey-level image first)"
-        )
     low, high = int(tensor.min()), int(tensor.max())
     if low < 0 or high >= n_phases:
         raise ValueError(

@@ -58,6 +58,11 @@ class Figure:
     caption: str
 
 
+def _row_label(ax, text: str, x: float) -> None:
+    """A row's label, rotated, left of the axes at ``x`` (axes fraction)."""
+    ax.text(x, 0.5, text, transform=ax.transAxes, rotation=90, va="center", ha="center", fontsize=10.5)
+
+
 def _pyplot():
     import matplotlib
 
@@ -129,16 +134,7 @@ def sections_figure(run, study, path: Path, *, max_samples: int = 2) -> Figure:
         ax.set_xlabel(f"{names[1]} ({unit})")
         ax.set_ylabel(f"{names[0]} ({unit})")
         if row_label:
-            ax.text(
-                -0.42,
-                0.5,
-                row_label,
-                transform=ax.transAxes,
-                rotation=90,
-                va="center",
-                ha="center",
-                fontsize=10.5,
-            )
+            _row_label(ax, row_label, -0.42)
 
     # the reference's central crop of the samples' size: both shown at the same scale
     truth = _central_crop(run.truth, study.size)
@@ -405,16 +401,7 @@ def fields_figure(run, study, path: Path) -> Figure:
             if r == 0:
                 ax.set_title(titles[column])
             if c == 0:
-                ax.text(
-                    -0.45,
-                    0.5,
-                    label,
-                    transform=ax.transAxes,
-                    rotation=90,
-                    va="center",
-                    ha="center",
-                    fontsize=10.5,
-                )
+                _row_label(ax, label, -0.45)
     fig.suptitle(
         f"{run.title}: fields, flow along {_AXIS_NAMES[axis]} (axis {axis}), central {_AXIS_NAMES[normal]}-section",
         fontsize=12,
