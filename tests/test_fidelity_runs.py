@@ -1,0 +1,73 @@
+"""``python -m reports.fidelity``: one row per sample, 3D volumes or, for 2D→2D, one larger image (tiny settings)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from reports.fidelity import main, run_case
+
+TINY = {
+    "section": 20,
+    "scales": [1],
+    "template": 5,
+    "directions": 8,
+    "blocks": 2,
+    "channels": 4,
+    "calibration_size": 12,
+    "calibration_volumes": 1,
+}
+
+
+@pytest.fixture
+def reference(tmp_path):
+    from scipy import ndimage
+
+    field = ndimage.gaussian_filter(np.random.default_rng(0).normal(size=(48, 48)), 2)
+    path = tmp_path / "ref.npy"
+    np.save(path, (field > np.quantile(field, 0.7)).astype(np.uint8))
+    return path
+
+
+@pytest.mark.parametrize("dim", [3, 2])
+def test_rows_per_sample_and_the_judged_shape(reference, dim, monkeypatch):
+    import swnn.generation  # run_case imports generate from it when it runs
+
+    shapes = []
+    generate = swnn.generation.generate
+
+    def recording(model, shape, **kwargs):
+        shapes.append(tuple(shape))
+        return generate(model, shape, **kwargs)
+
+    monkeypatch.setattr(swnn.generation, "generate", recording)
+    rows = list(
+        run_case(
+            str(reference), samples=2, size=40, iterations=2, progress=False, overrides={**TINY, "dim": dim}
+        )
+    )
+    assert [r["sample"] for r in rows] == [0, 1]
+    assert shapes == ([(40, 40, 40)] * 2 if dim == 3 else [(1, 160, 160)] * 2)
+    for r in rows:
+        assert r["fraction_error"] == pytest.approx(r["fraction"] - r["target_fraction"])
+        assert 0 <= r["s2_rmse"] < 0.5 and r["overrides"]["dim"] == dim
+
+
+def test_command_appends_json_lines_and_summarizes(reference, tmp_path, capsys):
+    out = tmp_path / "r.jsonl"
+    argv = [str(reference), "--size", "40", "--iterations", "2", "-o", str(out), "--quiet"]
+    for key, value in TINY.items():
+        argv += ["--set", f"{key}={json.dumps(value)}"]
+    assert main(argv) == 0
+    assert main(argv) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 2 and rows[0]["case"] == rows[1]["case"]
+    capsys.readouterr()
+    assert main(["--summarize", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert table.count("\n| ref.npy") == 1  # one line per case, the mean of its rows
+
+
+def test_iterations_and_seed_are_options_not_overrides(reference):
+    with pytest.raises(ValueError, match="--iterations"):
+        next(run_case(str(reference), overrides={"iterations": 3}))
