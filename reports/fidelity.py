@@ -7,6 +7,7 @@ axes against the image's two axes, as the paper does), and timings.
 
 A case is ``REFERENCE`` or ``REFERENCE@FRACTION`` (controlled), with REFERENCE a path or ``builtin:NAME``.
 With ``--set dim=2`` the model is trained 2D→2D and judged on one (4·size)² image instead of a volume.
+``CASE… --floor 8 12`` prints the least S2 RMSE that 8 or 12 blocks can reach (:func:`receptive_field_floor`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["run_case", "main"]
+__all__ = ["run_case", "receptive_field_floor", "main"]
 
 
 def run_case(
@@ -109,6 +110,24 @@ def run_case(
         }
 
 
+def receptive_field_floor(image, blocks: int, *, phase: int = 1, r_max: int = 32) -> float:
+    """The least S2 RMSE over r ≤ ``r_max`` that a network of ``blocks`` blocks A can reach on ``image``.
+
+    Voxels 2·l_a + 1 or more apart are computed from disjoint noise, so a sample's S2 there is φ² exactly; the
+    image's own departure from φ² at those lags, RMS over all r = 0 … r_max, is a floor on the S2 RMSE that no
+    training removes (a perfect match at every shorter lag reaches it).
+    """
+    import numpy as np
+
+    from physics import two_point_probability
+
+    s2 = two_point_probability(np.asarray(image), phase=phase, r_max=r_max).per_axis.mean(axis=0)
+    beyond = np.zeros_like(s2)
+    reach = 2 * blocks + 1
+    beyond[reach:] = s2[reach:] - s2[0] ** 2
+    return float(np.sqrt(np.mean(beyond**2)))
+
+
 def summarize(rows: list[dict]) -> str:
     """A markdown table: one line per case, mean over its samples (and the worst sample)."""
     import pandas as pd
@@ -153,6 +172,14 @@ def main(argv: list[str] | None = None) -> int:
         help="a TrainConfig field over the profile, e.g. --set blocks=12 --set scales=[1,2] (repeatable)",
     )
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument(
+        "--floor",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="BLOCKS",
+        help="print the receptive-field floor of the S2 RMSE of the cases for these numbers of blocks; no training",
+    )
     args = parser.parse_args(argv)
     overrides = {}
     for item in args.set:
@@ -164,6 +191,16 @@ def main(argv: list[str] | None = None) -> int:
         except json.JSONDecodeError:
             value = text
         overrides[field.strip()] = tuple(value) if isinstance(value, list) else value
+    if args.floor:
+        from swnn.references import load_reference
+
+        print("| reference | " + " | ".join(f"{b} blocks" for b in args.floor) + " |")
+        print("|---|" + "---|" * len(args.floor))
+        for spec in args.cases:
+            image = load_reference(spec).image
+            floors = [receptive_field_floor(image, b) for b in args.floor]
+            print(f"| {Path(spec).name} | " + " | ".join(f"{f:.4f}" for f in floors) + " |")
+        return 0
     if args.summarize is not None:
         rows = [json.loads(line) for line in args.summarize.read_text().splitlines() if line.strip()]
         print(summarize(rows))

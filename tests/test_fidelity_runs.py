@@ -71,3 +71,21 @@ def test_command_appends_json_lines_and_summarizes(reference, tmp_path, capsys):
 def test_iterations_and_seed_are_options_not_overrides(reference):
     with pytest.raises(ValueError, match="--iterations"):
         next(run_case(str(reference), overrides={"iterations": 3}))
+
+
+def test_receptive_field_floor_is_the_image_s2_beyond_the_reach():
+    from reports.fidelity import receptive_field_floor
+
+    image = (np.random.default_rng(1).random((30, 40)) < 0.3).astype(np.uint8)
+    image[:, ::4] = 1  # correlations at every lag that is a multiple of 4 along axis 1
+    phi = image.mean()
+
+    def s2(r):  # brute force, mean of the two axes (REFERENCES.md: mean over valid pairs of I(x)·I(x+r))
+        a = (image[r:, :] * image[: image.shape[0] - r, :]).mean()
+        b = (image[:, r:] * image[:, : image.shape[1] - r]).mean()
+        return (a + b) / 2
+
+    r_max, blocks = 12, 2  # reach 2·2 + 1 = 5: lags 5 … 12 count
+    expected = np.sqrt(sum((s2(r) - phi**2) ** 2 for r in range(5, r_max + 1)) / (r_max + 1))
+    assert receptive_field_floor(image, blocks, r_max=r_max) == pytest.approx(expected, rel=1e-12)
+    assert receptive_field_floor(image, 6, r_max=r_max) == 0.0  # reach 13 > r_max: nothing is out of reach
