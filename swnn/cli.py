@@ -80,6 +80,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--channels", type=int, default=None, help="channels per block")
     p.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"))
     p.add_argument("--dim", type=int, default=3, choices=(2, 3), help="3: 2D→3D (default), 2: 2D→2D")
+    p.add_argument(
+        "--isotropic",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="2D→3D from 2D images: pool each image's patterns with its transpose's (default in the quick "
+        "profile; --no-isotropic keeps the image's own orientation)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite an existing model")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
@@ -380,6 +387,7 @@ def _train(args) -> int:
         channels=args.channels,
         precision=args.precision,
         dim=args.dim,
+        isotropic=args.isotropic,
         seed=args.seed,
     )
     images, n_phases, name = _training_images(args)
