@@ -208,7 +208,9 @@ def test_cli_train_generate_end_to_end(tmp_path, capsys):
         "--quiet",
     ]
     assert main(["train", str(tmp_path / "ref.npy"), "-o", str(model), *args]) == 0
-    assert load_model(model).metadata["training"]["config"]["isotropic"] is True  # the quick profile's default
+    assert (
+        load_model(model).metadata["training"]["config"]["isotropic"] is True
+    )  # the quick profile's default
     plain = tmp_path / "plain.pt"
     assert main(["train", str(tmp_path / "ref.npy"), "-o", str(plain), "--no-isotropic", *args]) == 0
     assert load_model(plain).metadata["training"]["config"]["isotropic"] is False
