@@ -430,18 +430,22 @@ def _calibrate_threshold(
     shrink it as 1/√(volumes). Returns the thresholds (None for more than two phases, which use argmax) and the
     fraction of the controlled phase that a plain threshold of 0 (probability ½) gives in float32.
     """
-    side = config.calibration_size
+    side = config.calibration_size + 2 * network.halo
+
+    def noise(volume: int) -> torch.Tensor:
+        field_ = NoiseField(seed=config.seed, sample=2**31 - 1 - volume, channels=network.noise_channels)
+        return torch.from_numpy(field_.region((0, 0, 0), (side,) * 3))[None].to(device)
+
+    if target.n_phases != 2:
+        logits = network(noise(0)).float()
+        return None, float((logits.argmax(dim=1) == target.phase).float().mean())
     precisions = ["fp32"] + (["bf16"] if resolve_precision("auto", device) == "bf16" else [])
     values = {p: [] for p in precisions}
     for v in range(config.calibration_volumes):
-        field_ = NoiseField(seed=config.seed, sample=2**31 - 1 - v, channels=network.noise_channels)
-        noise = torch.from_numpy(field_.region((0, 0, 0), (side + 2 * network.halo,) * 3))[None].to(device)
+        x = noise(v)
         for precision in precisions:
             with autocast(device, precision):
-                logits = network(noise).float()
-            if target.n_phases != 2:
-                return None, float((logits.argmax(dim=1) == target.phase).float().mean())
-            values[precision].append(logits.flatten().cpu().numpy())
+                values[precision].append(network(x).float().flatten().cpu().numpy())
     thresholds: dict[str, float] = {}
     fraction_at_zero = float("nan")
     eta = target.target_fraction
