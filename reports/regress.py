@@ -12,6 +12,15 @@ it grows by more than its tolerance; a ratio regresses when its distance from 1,
 by more than its tolerance. A measure that improves by more than the tolerance is reported, not failed (time to
 update the baseline). A run or measure of the baseline that the study lacks, or a NaN, is a regression.
 
+A ratio is judged only when it is steadier than its tolerance. The value checked is the mean of the samples,
+whose own uncertainty is about half the spread between them; where the samples of the study or of the baseline
+spread by more than twice the tolerance in |ln(largest/smallest)| (a sample with no flow path beside one with
+flow spreads infinitely), a change of one tolerance cannot be told from chance, and the ratio is reported as
+*unsteady*, not failed. This is the permeability of samples near their percolation threshold: the default
+study's sandstone (φ ≈ 0.20, 64³ samples) gave permeability ratios {0.36, 0}, {0, 0} and {0.033, 0.023} in
+three runs of nearly the same code. The error measures (fractions, RMSEs) vary far less between samples
+and are always judged.
+
 Default tolerances (:data:`TOLERANCES`), stored in each baseline so that they travel with it. They are meant to
 pass a rerun of the same study on another machine (fp32/bf16, thread count and BLAS change the trained weights a
 little) and to fail a change that makes the reconstruction visibly worse; for the default study (64³ samples,
@@ -40,6 +49,7 @@ __all__ = [
     "RegressionReport",
     "check",
     "fidelity_summary",
+    "sample_spread",
     "write_baseline",
 ]
 
@@ -68,19 +78,36 @@ def _read_metrics(study_dir: Path):
     return pd.read_csv(path)
 
 
-def fidelity_summary(frame) -> dict[str, dict[str, float]]:
-    """Per ``"reference / condition"``, the mean over samples of the checked measures (see module docstring)."""
+def _groups(frame):
     samples = frame[frame["role"] == "sample"]
-    summary: dict[str, dict[str, float]] = {}
     for (reference, condition), group in samples.groupby(["reference", "condition"], sort=False):
-        values = {}
         for metric in TOLERANCES:
             rows = group.loc[group["metric"] == metric, "value"].astype(float)
-            if rows.empty:
-                continue
-            values[metric] = float(rows.abs().mean()) if metric == "fraction_error" else float(rows.mean())
-        summary[f"{reference} / {condition}"] = values
+            if not rows.empty:
+                yield f"{reference} / {condition}", metric, rows
+
+
+def fidelity_summary(frame) -> dict[str, dict[str, float]]:
+    """Per ``"reference / condition"``, the mean over samples of the checked measures (see module docstring)."""
+    summary: dict[str, dict[str, float]] = {}
+    for run, metric, rows in _groups(frame):
+        value = float(rows.abs().mean()) if metric == "fraction_error" else float(rows.mean())
+        summary.setdefault(run, {})[metric] = value
     return summary
+
+
+def sample_spread(frame) -> dict[str, dict[str, float]]:
+    """Per run and measure, the spread between its samples in the measure's scale (see module docstring)."""
+    spreads: dict[str, dict[str, float]] = {}
+    for run, metric, rows in _groups(frame):
+        values = [float(v) for v in (rows.abs() if metric == "fraction_error" else rows)]
+        if metric in _RATIOS:  # spread of ln(ratio); a zero beside a non-zero ratio spreads infinitely
+            logs = [math.log(v) if v > 0 else -math.inf for v in values]
+            spread = 0.0 if max(logs) == min(logs) else max(logs) - min(logs)
+        else:
+            spread = max(values) - min(values)
+        spreads.setdefault(run, {})[metric] = spread
+    return spreads
 
 
 def _distance(metric: str, value: float) -> float:
@@ -101,7 +128,10 @@ class Change:
         ``value`` is NaN when the study lacks the measure.
     tolerance : float
     status : str
-        ``ok``, ``regressed``, ``improved`` or ``missing``.
+        ``ok``, ``regressed``, ``improved``, ``missing`` or ``unsteady`` (a ratio whose samples spread more
+        than twice the tolerance, in the study or the baseline: not judged).
+    spread : float
+        The larger of the study's and the baseline's spread between samples (NaN when unknown).
     """
 
     run: str
@@ -110,10 +140,16 @@ class Change:
     value: float
     tolerance: float
     status: str
+    spread: float = math.nan
 
     def line(self) -> str:
         if self.status == "missing":
             return f"{self.run:<28} {self.metric:<20} baseline {self.baseline:.4g}, missing from the study"
+        if self.status == "unsteady":
+            return (
+                f"{self.run:<28} {self.metric:<20} {self.baseline:.4g} -> {self.value:.4g} "
+                f"(samples spread {self.spread:.3g}, more than twice the tolerance {self.tolerance:g})"
+            )
         scale = "|ln ratio|" if self.metric in _RATIOS else "change"
         delta = _distance(self.metric, self.value) - _distance(self.metric, self.baseline)
         return (
@@ -145,6 +181,7 @@ class RegressionReport:
         """What moved, readable in a terminal."""
         bad = [c for c in self.changes if c.status in ("regressed", "missing")]
         better = [c for c in self.changes if c.status == "improved"]
+        unsteady = [c for c in self.changes if c.status == "unsteady"]
         lines = [f"study {self.study} against baseline {self.baseline}"]
         if bad:
             lines.append("REGRESSED:")
@@ -152,12 +189,16 @@ class RegressionReport:
         if better:
             lines.append("improved beyond tolerance (consider updating the baseline):")
             lines += [f"  {c.line()}" for c in better]
+        if unsteady:
+            lines.append("unsteady, not judged (the samples disagree by more than twice the tolerance):")
+            lines += [f"  {c.line()}" for c in unsteady]
         if self.extra:
             lines.append(f"not in the baseline (not checked): {', '.join(self.extra)}")
         ok = sum(c.status == "ok" for c in self.changes)
         verdict = "FAILED" if not self.passed else "passed"
         lines.append(
             f"{verdict}: {len(bad)} regressed or missing, {ok} within tolerance, {len(better)} improved"
+            + (f", {len(unsteady)} unsteady" if unsteady else "")
         )
         return "\n".join(lines)
 
@@ -173,7 +214,8 @@ def write_baseline(
     from swnn.io import atomic_write
 
     study_dir, path = Path(study_dir), Path(path)
-    summary = fidelity_summary(_read_metrics(study_dir))
+    frame = _read_metrics(study_dir)
+    summary = fidelity_summary(frame)
     info = {}
     study_json = study_dir / "study.json"
     if study_json.is_file():
@@ -185,10 +227,19 @@ def write_baseline(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "tolerances": dict(tolerances or TOLERANCES),
         "runs": summary,
+        "spreads": _finite(sample_spread(frame)),
     }
     with atomic_write(path, force=force) as tmp:
         Path(tmp).write_text(json.dumps(baseline, indent=1) + "\n")
     return path
+
+
+def _finite(spreads: dict) -> dict:
+    """JSON has no infinity: an infinite spread (flow in one sample, none in another) is stored as null."""
+    return {
+        run: {m: (v if math.isfinite(v) else None) for m, v in measures.items()}
+        for run, measures in spreads.items()
+    }
 
 
 def _read_baseline(path: Path) -> dict:
@@ -207,7 +258,10 @@ def check(study_dir: str | os.PathLike, baseline: str | os.PathLike) -> Regressi
     """Compare the study in ``study_dir`` with the baseline file (its tolerances, else :data:`TOLERANCES`)."""
     study_dir, baseline_path = Path(study_dir), Path(baseline)
     stored = _read_baseline(baseline_path)
-    summary = fidelity_summary(_read_metrics(study_dir))
+    frame = _read_metrics(study_dir)
+    summary = fidelity_summary(frame)
+    spreads = sample_spread(frame)
+    stored_spreads = stored.get("spreads", {})  # absent from baselines written before it was stored
     tolerances = {**TOLERANCES, **stored.get("tolerances", {})}
     changes = []
     for run, measures in stored["runs"].items():
@@ -218,9 +272,14 @@ def check(study_dir: str | os.PathLike, baseline: str | os.PathLike) -> Regressi
             if run not in summary or metric not in current or not math.isfinite(value):
                 changes.append(Change(run, metric, base, value, tolerance, "missing"))
                 continue
+            before = stored_spreads.get(run, {}).get(metric, 0.0)
+            spread = max(spreads[run][metric], math.inf if before is None else float(before))
             delta = _distance(metric, value) - _distance(metric, base)
-            status = "regressed" if delta > tolerance else "improved" if delta < -tolerance else "ok"
-            changes.append(Change(run, metric, base, value, tolerance, status))
+            if metric in _RATIOS and spread > 2 * tolerance:
+                status = "unsteady"
+            else:
+                status = "regressed" if delta > tolerance else "improved" if delta < -tolerance else "ok"
+            changes.append(Change(run, metric, base, value, tolerance, status, spread))
     extra = [run for run in summary if run not in stored["runs"]]
     passed = not any(c.status in ("regressed", "missing") for c in changes)
     return RegressionReport(passed, changes, extra, study=str(study_dir), baseline=str(baseline_path))

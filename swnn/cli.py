@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
         help="2D→3D from 2D images: pool each image's patterns with its transpose's (default in the quick "
         "profile; --no-isotropic keeps the image's own orientation)",
     )
+    p.add_argument(
+        "--s2-weight",
+        type=float,
+        default=None,
+        help="weight of the two-point term of the loss (0: the paper's loss alone; not used with --fraction)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite an existing model")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
@@ -388,6 +394,7 @@ def _train(args) -> int:
         precision=args.precision,
         dim=args.dim,
         isotropic=args.isotropic,
+        s2_weight=args.s2_weight,
         seed=args.seed,
     )
     images, n_phases, name = _training_images(args)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["phase_channels", "extract_patterns", "multiscale_patterns", "n_patterns"]
+__all__ = ["phase_channels", "extract_patterns", "multiscale_patterns", "n_patterns", "section_two_point"]
 
 
 def phase_channels(labels: np.ndarray | torch.Tensor, n_phases: int) -> torch.Tensor:
@@ -86,3 +86,33 @@ def n_patterns(shape: tuple[int, int], template: int, scale: int = 1) -> int:
     """Number of patterns N = (H/s − k + 1)(W/s − k + 1) of one image."""
     h, w = shape[0] // scale, shape[1] // scale
     return max(h - template + 1, 0) * max(w - template + 1, 0)
+
+
+def section_two_point(field: torch.Tensor, r_max: int) -> torch.Tensor:
+    """Two-point function of 2D fields along each of their two axes, r = 0 … r_max (differentiable).
+
+    S2(r) = Σ f(x)·f(x + r e) / (number of pairs at lag r), the non-periodic estimate with (N − r) pairs per
+    line: for an indicator field the two-point probability of the phase, for a field of probabilities its
+    soft counterpart (used as a loss term in training, see :class:`swnn.training.TrainConfig`).
+
+    Parameters
+    ----------
+    field : Tensor of shape (B, H, W)
+    r_max : int
+        Largest lag, smaller than H and W.
+
+    Returns
+    -------
+    Tensor of shape (B, 2, r_max + 1)
+        ``[:, 0]`` along H (rows apart), ``[:, 1]`` along W.
+    """
+    if field.ndim != 3:
+        raise ValueError(f"field must have shape (B, H, W), got {tuple(field.shape)}")
+    h, w = field.shape[1:]
+    if not 0 <= r_max < min(h, w):
+        raise ValueError(f"r_max must be in 0..{min(h, w) - 1} for a {h}×{w} field, got {r_max}")
+    rows, cols = [], []
+    for r in range(r_max + 1):
+        rows.append((field[:, r:, :] * field[:, : h - r, :]).mean(dim=(1, 2)))
+        cols.append((field[:, :, r:] * field[:, :, : w - r]).mean(dim=(1, 2)))
+    return torch.stack([torch.stack(rows, dim=-1), torch.stack(cols, dim=-1)], dim=1)

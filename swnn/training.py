@@ -29,7 +29,7 @@ from swnn.control import control_patterns
 from swnn.model import TrainedModel
 from swnn.network import SWNN, blocks_for_correlation_length, correlation_length
 from swnn.noise import NoiseField
-from swnn.patterns import multiscale_patterns, phase_channels
+from swnn.patterns import multiscale_patterns, phase_channels, section_two_point
 from swnn.sliced import project_sorted, random_directions, sliced_wasserstein
 
 __all__ = [
@@ -89,6 +89,12 @@ class TrainConfig:
         would have to look like the image's rows in one section and like its columns in another), whereas the
         image and its transpose together are a target that an isotropic volume can meet on every section. A 3D
         reference keeps its own sections per axis.
+    s2_weight : float
+        Weight of a two-point term added to the loss (0: the paper's loss alone). The term is the RMSE between the
+        soft two-point function of the generated sections (probabilities, r = 0 … min(2·l_a, 32), along both axes
+        of each section) and the reference's, in units of φ(1 − φ). Lags beyond 2·l_a are left out: voxels that
+        far apart come from disjoint noise, so no training can move them. Not used with a target fraction (the
+        reference's S2 belongs to its own fraction).
     calibration_size : int
         Side of the volumes used after training to re-estimate BatchNorm statistics and set the threshold.
     calibration_volumes : int
@@ -113,6 +119,7 @@ class TrainConfig:
     seed: int = 0
     target_sample: int = 16384
     isotropic: bool = True
+    s2_weight: float = 0.0
     calibration_size: int = 96
     calibration_volumes: int = 8
     checkpoint_every: int = 100
@@ -135,6 +142,7 @@ class TrainConfig:
             "calibration_size": self.calibration_size >= 8,
             "calibration_volumes": self.calibration_volumes >= 1,
             "target_sample": self.target_sample >= 0,
+            "s2_weight": self.s2_weight >= 0 and math.isfinite(self.s2_weight),
             "checkpoint_every": self.checkpoint_every >= 1,
         }
         bad = [k for k, ok in checks.items() if not ok]
@@ -196,6 +204,9 @@ class TrainingTarget:
         The controlled phase.
     sha256 : str
         Hash of the reference labels.
+    s2 : Tensor of shape (axes, 2, R + 1) or None
+        Two-point function of the controlled phase along the two axes of each trained section's target images
+        (mean over them), r = 0 … R; None when ``s2_weight`` is 0 or a target fraction is set.
     """
 
     per_axis: list
@@ -206,6 +217,7 @@ class TrainingTarget:
     sha256: str
     controlled: bool = False
     kept: list = field(default_factory=list)
+    s2: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -323,7 +335,11 @@ def prepare_target(
                 pooled = controlled
             cache[key] = pooled
         per_axis.append(cache[key])
+    s2 = None
+    if config.s2_weight > 0 and target_fraction is None:
+        s2 = _target_two_point(per_axis_images, phase, config.section)
     return TrainingTarget(
+        s2=s2,
         per_axis=per_axis,
         n_phases=n_phases,
         reference_fraction=reference_fraction,
@@ -333,6 +349,49 @@ def prepare_target(
         controlled=target_fraction is not None,
         kept=kept,
     )
+
+
+S2_MAX_LAG = 32
+"""Largest lag of the two-point loss term (the fidelity measure's r ≤ 32)."""
+
+
+def _target_two_point(per_axis_images: list, phase: int, section: int) -> torch.Tensor:
+    """Mean S2 of each axis's target images along their two axes, r = 0 … min(32, section − 1, image side − 1)."""
+    smallest = min(min(np.asarray(im).shape) for imgs in per_axis_images for im in imgs)
+    r_max = min(S2_MAX_LAG, section - 1, smallest - 1)
+    rows = []
+    for imgs in per_axis_images:
+        curves = [
+            section_two_point(torch.from_numpy((np.asarray(im) == phase).astype(np.float64))[None], r_max)[0]
+            for im in imgs
+        ]
+        rows.append(torch.stack(curves).mean(dim=0))
+    return torch.stack(rows).float()  # (axes, 2, r_max + 1)
+
+
+def _two_point_term(sections: list[torch.Tensor], target: TrainingTarget, halo: int) -> torch.Tensor:
+    """RMSE of the sections' soft S2 against the target's, r ≤ 2·l_a, in units of φ(1 − φ) (see s2_weight).
+
+    Rows (axis, direction) that share one target curve are averaged before the difference is squared, so the
+    term measures the bias of S2 and not the sampling noise of one section.
+    """
+    r_max = min(2 * halo, target.s2.shape[-1] - 1)
+    fields = []
+    for probs in sections:  # (1, P, n, n)
+        if target.n_phases == 2:
+            p = probs[:, 0]
+            fields.append(p if target.phase == 1 else 1.0 - p)
+        else:
+            fields.append(probs[:, target.phase - 1] if target.phase > 0 else 1.0 - probs.sum(dim=1))
+    generated = section_two_point(torch.cat(fields), r_max)  # (axes, 2, R + 1)
+    wanted = target.s2[: len(sections), :, : r_max + 1].to(generated.device)
+    diff = (generated - wanted).reshape(-1, r_max + 1)
+    curves, group = torch.unique(wanted.reshape(-1, r_max + 1), dim=0, return_inverse=True)
+    means = torch.zeros_like(curves).index_add_(0, group, diff)
+    means = means / torch.bincount(group, minlength=len(curves)).to(means.dtype)[:, None]
+    phi = target.reference_fraction
+    scale = max(phi * (1.0 - phi), 1e-6)
+    return torch.sqrt(torch.mean(means**2) + 1e-12) / scale
 
 
 def _to_device(per_axis: list, device: torch.device) -> list:
@@ -550,6 +609,8 @@ class TrainingState:
                     y_sorted_projections=sorted_targets[id(ref)],
                 )
         loss = loss / terms
+        if self.target.s2 is not None:
+            loss = loss + config.s2_weight * _two_point_term(sections, self.target, self.network.halo)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from swnn.control import control_patterns, reachable_range
-from swnn.patterns import extract_patterns, n_patterns, phase_channels
+from swnn.patterns import extract_patterns, n_patterns, phase_channels, section_two_point
 
 
 def test_patterns_are_all_windows():
@@ -27,6 +27,22 @@ def test_multiphase_channels_and_pooled_scale():
     pooled = extract_patterns(ch, 2, scale=2)  # one 2×2 window of the 2×2 pooled image
     assert pooled.shape == (1, 8)
     assert pooled[0, 0].item() == pytest.approx(((image == 1)[:2, :2]).mean())
+
+
+def test_section_two_point_equals_physics_s2_on_indicators():
+    from physics.correlation import two_point_probability
+
+    image = (np.random.default_rng(3).random((37, 52)) < 0.3).astype(np.uint8)
+    soft = section_two_point(torch.from_numpy(image.astype(np.float64))[None], 20)[0]
+    # physics counts pairs as exact integers by block matrix products: the same estimator, so equal to
+    # float64 round-off
+    expected = two_point_probability(image, r_max=20).per_axis
+    assert np.allclose(soft.numpy(), expected, rtol=0, atol=1e-12)
+
+
+def test_section_two_point_rejects_a_lag_longer_than_the_field():
+    with pytest.raises(ValueError, match="r_max must be in 0..9"):
+        section_two_point(torch.zeros(1, 10, 30), 10)
 
 
 def _labyrinth(seed=0, n=96):

@@ -7,6 +7,7 @@ fidelity, the tests check the plumbing (what is written, what is reused, what is
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 from pathlib import Path
@@ -425,6 +426,47 @@ def test_regress_ratios_count_their_distance_from_one(tmp_path):
     assert {c.metric for c in report.changes if c.status == "regressed"} == {"permeability_ratio", "s2_rmse"}
     improved = regress.check(study(1.0, 0.004), baseline)
     assert improved.passed and {c.metric for c in improved.changes if c.status == "improved"} == {"s2_rmse"}
+
+
+def test_regress_does_not_judge_a_ratio_whose_samples_disagree(tmp_path):
+    def study(name: str, ratios: list[float], errors: list[float]) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        rows = [
+            {
+                "reference": "r",
+                "condition": "stochastic",
+                "role": "sample",
+                "sample": i,
+                "metric": m,
+                "value": v,
+            }
+            for i, (ratio, error) in enumerate(zip(ratios, errors, strict=True))
+            for m, v in (("permeability_ratio", ratio), ("s2_rmse", error))
+        ]
+        pd.DataFrame(rows).to_csv(folder / "metrics.csv", index=False)
+        return folder
+
+    steady = regress.write_baseline(study("a", [0.9, 1.1], [0.01, 0.01]), tmp_path / "steady.json")
+    stored = json.loads(steady.read_text())["spreads"]["r / stochastic"]
+    assert stored["permeability_ratio"] == pytest.approx(math.log(1.1 / 0.9))  # 0.20 < 2 × 0.25
+    # one sample without a flow path: the mean ratio 0.3 is far from 1.0, but the samples spread infinitely
+    report = regress.check(study("b", [0.0, 0.6], [0.01, 0.01]), steady)
+    assert report.passed
+    assert {c.metric: c.status for c in report.changes} == {"permeability_ratio": "unsteady", "s2_rmse": "ok"}
+    assert "unsteady, not judged" in report.text()
+    # the same pair of samples in the baseline (stored as null: JSON has no infinity) makes it unsteady too
+    noisy = regress.write_baseline(study("c", [0.0, 1.0], [0.01, 0.01]), tmp_path / "noisy.json")
+    assert json.loads(noisy.read_text())["spreads"]["r / stochastic"]["permeability_ratio"] is None
+    statuses = {
+        c.metric: c.status for c in regress.check(study("d", [0.3, 0.32], [0.01, 0.01]), noisy).changes
+    }
+    assert statuses["permeability_ratio"] == "unsteady"
+    # samples that agree (ln(0.32/0.3) = 0.06) are judged: 1.0 → 0.31 is a regression against a steady baseline
+    assert not regress.check(study("e", [0.3, 0.32], [0.01, 0.01]), steady).passed
+    # the error measures are always judged, however the samples spread
+    report = regress.check(study("f", [1.0, 1.0], [0.0, 0.05]), steady)
+    assert {c.metric: c.status for c in report.changes}["s2_rmse"] == "regressed"
 
 
 def test_committed_baseline_covers_the_default_study():

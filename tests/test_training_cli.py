@@ -100,6 +100,41 @@ def test_each_iteration_compares_with_a_random_subset_of_a_large_target(monkeypa
     assert not torch.equal(seen[0], seen[1])  # redrawn each iteration
 
 
+def test_two_point_target_is_the_mean_s2_of_each_axis_images():
+    from physics.correlation import two_point_probability
+
+    image = np.zeros((30, 40), np.uint8)
+    image[:, ::4] = 1  # stripes along axis 0: S2 differs between the image's axes
+    config = TINY.replace(s2_weight=1.0)
+    iso = prepare_target(image, config).s2
+    s2 = two_point_probability(image, r_max=23).per_axis  # r ≤ section − 1 = 23
+    both = (s2[0] + s2[1]) / 2  # the image pooled with its transpose: both axes see the mean
+    # float32 storage of values in [0, 1]: 1e-7
+    assert iso.shape == (3, 2, 24) and np.allclose(iso.numpy(), both, atol=1e-7)
+    plain = prepare_target(image, config.replace(isotropic=False)).s2
+    assert np.allclose(plain[1].numpy(), s2, atol=1e-7)  # each section axis keeps the image's axis
+    assert prepare_target(image, config.replace(s2_weight=0.0)).s2 is None
+    # under control the reference's S2 belongs to another fraction: no term
+    assert prepare_target(image, config, target_fraction=0.3).s2 is None
+
+
+def test_two_point_term_is_zero_for_sections_with_the_target_s2():
+    import swnn.training as training
+
+    image = _image(n=48)
+    state = training.TrainingState.create(image, TINY.replace(s2_weight=1.0, section=48), device="cpu")
+    section = torch.from_numpy(image.astype(np.float32))[None, None]
+    exact = training._two_point_term([section, section.transpose(2, 3), section], state.target, 2)
+    # the target is the mean of the image's two axes; the six rows of these three sections (rows and columns of
+    # each) hold each axis three times, and rows sharing a target are averaged before squaring
+    # (float32 sums of ≤ 2304 products: 1e-6 of φ(1 − φ))
+    assert float(exact) < 1e-5
+    shifted = training._two_point_term([0.9 * section] * 3, state.target, 2)
+    assert float(shifted) > 0.1  # S2 scaled by 0.81 is far off (about 0.19·S2/(φ(1 − φ)) ≥ 0.19)
+    loss = state.step()  # the term enters the loss and its gradient
+    assert np.isfinite(loss)
+
+
 def test_threshold_gives_the_target_fraction_on_all_calibration_volumes():
     from swnn.generation import GenerationSettings, generate
 
