@@ -91,8 +91,9 @@ class TrainConfig:
         reference keeps its own sections per axis.
     s2_weight : float
         Weight of a two-point term added to the loss (0: the paper's loss alone). The term is the RMSE between the
-        soft two-point function of the generated sections (probabilities, r = 0 … min(2·l_a, 32), along both axes
-        of each section) and the reference's, in units of φ(1 − φ). Lags beyond 2·l_a are left out: voxels that
+        two-point function of the generated sections, binarised at probability ½ with the gradient of the
+        probabilities passed straight through (r = 0 … min(2·l_a, 32), along both axes of each section), and the
+        reference's, in units of φ(1 − φ). Lags beyond 2·l_a are left out: voxels that
         far apart come from disjoint noise, so no training can move them. Not used with a target fraction (the
         reference's S2 belongs to its own fraction).
     calibration_size : int
@@ -370,7 +371,7 @@ def _target_two_point(per_axis_images: list, phase: int, section: int) -> torch.
 
 
 def _two_point_term(sections: list[torch.Tensor], target: TrainingTarget, halo: int) -> torch.Tensor:
-    """RMSE of the sections' soft S2 against the target's, r ≤ 2·l_a, in units of φ(1 − φ) (see s2_weight).
+    """RMSE of the sections' S2 against the target's, r ≤ 2·l_a, in units of φ(1 − φ) (see s2_weight).
 
     Rows (axis, direction) that share one target curve are averaged before the difference is squared, so the
     term measures the bias of S2 and not the sampling noise of one section.
@@ -383,7 +384,12 @@ def _two_point_term(sections: list[torch.Tensor], target: TrainingTarget, halo: 
             fields.append(p if target.phase == 1 else 1.0 - p)
         else:
             fields.append(probs[:, target.phase - 1] if target.phase > 0 else 1.0 - probs.sum(dim=1))
-    generated = section_two_point(torch.cat(fields), r_max)  # (axes, 2, R + 1)
+    soft = torch.cat(fields)
+    # straight-through: the forward pass measures the binarised sections (probability > ½), whose S2 is what a
+    # sample will have; the gradient is that of the probabilities. The soft field's own S2 is a poor stand-in: its
+    # tail is mean(p)², not φ², and its r = 0 value is mean(p²).
+    hard = soft + ((soft > 0.5).to(soft.dtype) - soft).detach()
+    generated = section_two_point(hard, r_max)  # (axes, 2, R + 1)
     wanted = target.s2[: len(sections), :, : r_max + 1].to(generated.device)
     diff = (generated - wanted).reshape(-1, r_max + 1)
     curves, group = torch.unique(wanted.reshape(-1, r_max + 1), dim=0, return_inverse=True)

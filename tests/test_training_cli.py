@@ -129,8 +129,15 @@ def test_two_point_term_is_zero_for_sections_with_the_target_s2():
     # each) hold each axis three times, and rows sharing a target are averaged before squaring
     # (float32 sums of ≤ 2304 products: 1e-6 of φ(1 − φ))
     assert float(exact) < 1e-5
-    shifted = training._two_point_term([0.9 * section] * 3, state.target, 2)
-    assert float(shifted) > 0.1  # S2 scaled by 0.81 is far off (about 0.19·S2/(φ(1 − φ)) ≥ 0.19)
+    # probabilities are binarised at ½ in the forward pass: 0.9 and 0.1 in place of 1 and 0 change nothing
+    blurred = training._two_point_term([0.1 + 0.8 * section] * 3, state.target, 2)
+    assert float(blurred) < 1e-5
+    # ... but the gradient is that of the probabilities (straight-through), so training can move them
+    probs = (0.2 + 0.6 * (1 - section)).requires_grad_(True)  # the complement: S2 far from the target
+    term = training._two_point_term([probs] * 3, state.target, 2)
+    term.backward()
+    assert float(term.detach()) > 0.1  # S2 of the complement (φ ≈ 0.65) differs by φ(1 − φ) or more at r = 0
+    assert probs.grad is not None and float(probs.grad.abs().sum()) > 0
     loss = state.step()  # the term enters the loss and its gradient
     assert np.isfinite(loss)
 
