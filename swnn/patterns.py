@@ -92,8 +92,9 @@ def section_two_point(field: torch.Tensor, r_max: int) -> torch.Tensor:
     """Two-point function of 2D fields along each of their two axes, r = 0 … r_max (differentiable).
 
     S2(r) = Σ f(x)·f(x + r e) / (number of pairs at lag r), the non-periodic estimate with (N − r) pairs per
-    line: for an indicator field the two-point probability of the phase, for a field of probabilities its
-    soft counterpart (used as a loss term in training, see :class:`swnn.training.TrainConfig`).
+    line: for an indicator field the two-point probability of the phase. Unlike
+    :func:`physics.correlation.two_point_probability` it is differentiable, for the two-point term of training
+    (``s2_weight`` of :class:`swnn.training.TrainConfig`).
 
     Parameters
     ----------

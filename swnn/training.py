@@ -360,14 +360,17 @@ def _target_two_point(per_axis_images: list, phase: int, section: int) -> torch.
     """Mean S2 of each axis's target images along their two axes, r = 0 … min(32, section − 1, image side − 1)."""
     smallest = min(min(np.asarray(im).shape) for imgs in per_axis_images for im in imgs)
     r_max = min(S2_MAX_LAG, section - 1, smallest - 1)
-    rows = []
+    per_list: dict[int, torch.Tensor] = {}  # a 2D reference gives every axis the same list: measured once
     for imgs in per_axis_images:
-        curves = [
-            section_two_point(torch.from_numpy((np.asarray(im) == phase).astype(np.float64))[None], r_max)[0]
-            for im in imgs
-        ]
-        rows.append(torch.stack(curves).mean(dim=0))
-    return torch.stack(rows).float()  # (axes, 2, r_max + 1)
+        if id(imgs) not in per_list:
+            curves = [
+                section_two_point(
+                    torch.from_numpy((np.asarray(im) == phase).astype(np.float64))[None], r_max
+                )[0]
+                for im in imgs
+            ]
+            per_list[id(imgs)] = torch.stack(curves).mean(dim=0)
+    return torch.stack([per_list[id(imgs)] for imgs in per_axis_images]).float()  # (axes, 2, r_max + 1)
 
 
 def _two_point_term(sections: list[torch.Tensor], target: TrainingTarget, halo: int) -> torch.Tensor:
@@ -377,14 +380,9 @@ def _two_point_term(sections: list[torch.Tensor], target: TrainingTarget, halo: 
     term measures the bias of S2 and not the sampling noise of one section.
     """
     r_max = min(2 * halo, target.s2.shape[-1] - 1)
-    fields = []
-    for probs in sections:  # (1, P, n, n)
-        if target.n_phases == 2:
-            p = probs[:, 0]
-            fields.append(p if target.phase == 1 else 1.0 - p)
-        else:
-            fields.append(probs[:, target.phase - 1] if target.phase > 0 else 1.0 - probs.sum(dim=1))
-    soft = torch.cat(fields)
+    # channels are phases 1..n−1 (one channel for two phases); phase 0 is what they leave
+    phase = target.phase
+    soft = torch.cat([probs[:, phase - 1] if phase > 0 else 1.0 - probs.sum(dim=1) for probs in sections])
     # straight-through: the forward pass measures the binarised sections (probability > ½), whose S2 is what a
     # sample will have; the gradient is that of the probabilities. The soft field's own S2 is a poor stand-in: its
     # tail is mean(p)², not φ², and its r = 0 value is mean(p²).
