@@ -112,6 +112,7 @@ def generate(
         sample=sample,
         channels=network.noise_channels,
         tile=model.noise_tile,
+        whiten=model.noise_whiten,
         transforms=tuple(transforms),
     )
     out = None if writer is not None else np.empty(shape, dtype=np.uint8)

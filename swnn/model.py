@@ -30,7 +30,7 @@ class TrainedModel:
     network : SWNN
         BatchNorm statistics re-estimated on full volumes after training, so outputs do not depend on the block.
     metadata : dict
-        ``n_phases``, ``blocks``, ``channels``, ``noise_channels``, ``noise`` (distribution, tile), ``threshold``
+        ``n_phases``, ``blocks``, ``channels``, ``noise_channels``, ``noise`` (distribution, tile, whiten), ``threshold``
         (the model's fixed logit threshold for two phases), ``target_fraction``, ``reference`` (name, sha256,
         fraction), ``training`` (settings, iterations, loss), ``version``.
     """
@@ -57,6 +57,11 @@ class TrainedModel:
     @property
     def noise_tile(self) -> int:
         return int(self.metadata.get("noise", {}).get("tile", 32))
+
+    @property
+    def noise_whiten(self) -> int:
+        """Side of the whitened noise cells (0: plain noise, as models saved before whitening existed)."""
+        return int(self.metadata.get("noise", {}).get("whiten", 0))
 
     def model_hash(self) -> str:
         """SHA-256 of the weights (keys sorted), the provenance tag written beside generated volumes."""

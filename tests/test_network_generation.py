@@ -68,7 +68,33 @@ def test_noise_transforms_receive_the_global_origin():
     assert seen == [(2, 3, 4)]
 
 
-def _model(blocks=3, n_phases=2, seed=0):
+def test_whitened_noise_cells_have_exact_moments():
+    plain = NoiseField(seed=2, tile=8).region((0, 0, 0), (16, 16, 16))
+    field = NoiseField(seed=2, tile=8, whiten=4)
+    noise = field.region((0, 0, 0), (16, 16, 16))
+    cells = (
+        noise.reshape(3, 4, 4, 4, 4, 4, 4)
+        .transpose(1, 3, 5, 0, 2, 4, 6)
+        .reshape(64, 3, 64)
+        .astype(np.float64)
+    )
+    means = cells.mean(axis=2)
+    centred = cells - means[:, :, None]
+    covariances = centred @ centred.transpose(0, 2, 1) / 64
+    # exact up to float32 round-off of values of order 1 (eps 1.2e-7, sums of 64 terms)
+    assert np.abs(means).max() < 1e-6
+    assert np.abs(covariances - np.eye(3)).max() < 1e-5
+    # still a function of position: any region equals the same window of a larger one
+    assert np.array_equal(
+        NoiseField(seed=2, tile=8, whiten=4).region((3, 5, 9), (6, 7, 5)), noise[:, 3:9, 5:12, 9:14]
+    )
+    # a small change of the plain noise: per cell a shift of order 1/8 and a scale within about ±20 %
+    assert np.corrcoef(plain.ravel(), noise.ravel())[0, 1] > 0.95
+    with pytest.raises(ValueError, match="must divide the tile"):
+        NoiseField(seed=2, tile=8, whiten=3)
+
+
+def _model(blocks=3, n_phases=2, seed=0, whiten=0):
     torch.manual_seed(seed)
     net = SWNN(n_phases, blocks=blocks, channels=8)
     with torch.no_grad():  # non-trivial BatchNorm statistics
@@ -85,15 +111,16 @@ def _model(blocks=3, n_phases=2, seed=0):
         metadata={
             "threshold": threshold,
             "thresholds": {"fp32": threshold, "bf16": threshold},
-            "noise": {"tile": 8},
+            "noise": {"tile": 8, "whiten": whiten},
         },
     )
 
 
 @pytest.mark.parametrize("n_phases", [2, 3])
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_chunked_generation_equals_whole_pass(n_phases, precision):
-    model = _model(n_phases=n_phases)
+@pytest.mark.parametrize("whiten", [0, 4])
+def test_chunked_generation_equals_whole_pass(n_phases, precision, whiten):
+    model = _model(n_phases=n_phases, whiten=whiten)
     shape = (13, 20, 11)
     whole = generate(
         model, shape, settings=GenerationSettings(block=64, seed=3, precision=precision), device="cpu"
@@ -116,6 +143,19 @@ def test_logits_of_blocks_equal_whole_pass_bitwise():
         whole = net(torch.from_numpy(field.region((0, 0, 0), (26, 26, 26)))[None])
         part = net(torch.from_numpy(field.region((7, 3, 11), (12, 9, 15)))[None])
     assert torch.equal(part, whole[:, :, 7:13, 3:6, 11:20])
+
+
+def test_generation_reads_the_models_whitened_noise():
+    model = _model(whiten=4)
+    volume = generate(model, (6, 6, 6), settings=GenerationSettings(seed=5, precision="fp32"), device="cpu")
+    noise = NoiseField(seed=5, tile=8, whiten=4).region((0, 0, 0), (12, 12, 12))
+    with torch.no_grad():
+        logits = model.network(torch.from_numpy(noise)[None])
+    assert np.array_equal(volume, (logits[0, 0] > model.threshold).numpy().astype(np.uint8))
+    plain = generate(
+        _model(whiten=0), (6, 6, 6), settings=GenerationSettings(seed=5, precision="fp32"), device="cpu"
+    )
+    assert not np.array_equal(volume, plain)
 
 
 def test_samples_and_seeds_differ():
