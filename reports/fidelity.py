@@ -8,6 +8,8 @@ axes against the image's two axes, as the paper does), and timings.
 A case is ``REFERENCE`` or ``REFERENCE@FRACTION`` (controlled), with REFERENCE a path or ``builtin:NAME``.
 With ``--set dim=2`` the model is trained 2D→2D and judged on one (4·size)² image instead of a volume.
 ``CASE… --floor 8 12`` prints the least S2 RMSE that 8 or 12 blocks can reach (:func:`receptive_field_floor`).
+``--spread MODEL [--reference REF] --whiten 0 32 16`` generates ``--samples`` volumes of a trained model for each
+noise whitening and appends the mean and standard deviation of their fractions (:func:`fraction_spread`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["run_case", "receptive_field_floor", "main"]
+__all__ = ["run_case", "receptive_field_floor", "fraction_spread", "main"]
 
 
 def run_case(
@@ -128,6 +130,53 @@ def receptive_field_floor(image, blocks: int, *, phase: int = 1, r_max: int = 32
     return float(np.sqrt(np.mean(beyond**2)))
 
 
+def fraction_spread(
+    model_path: str | Path,
+    *,
+    whiten: int,
+    samples: int = 12,
+    size: int = 128,
+    seed: int = 0,
+    reference: str | None = None,
+    s2_samples: int = 4,
+) -> dict:
+    """Fractions of ``samples`` volumes of one model generated from noise whitened in cells of ``whiten``.
+
+    The model's own threshold is kept whatever the noise, so a whitening that changes what the network sees shows
+    as a shifted mean. With ``reference``, the S2 RMSE of the first ``s2_samples`` volumes is measured too.
+    """
+    import numpy as np
+
+    from physics.compare import compare
+    from swnn.generation import GenerationSettings, generate
+    from swnn.model import load_model
+    from swnn.references import load_reference
+
+    model = load_model(model_path)
+    model.metadata = dict(model.metadata, noise=dict(model.metadata.get("noise", {}), whiten=whiten))
+    phase = int(model.metadata.get("phase", 1))
+    image = load_reference(reference).image if reference else None
+    fractions, s2 = [], []
+    t0 = time.perf_counter()
+    for sample in range(samples):
+        volume = generate(model, (size,) * 3, settings=GenerationSettings(seed=seed), sample=sample)
+        fractions.append(float(np.mean(volume == phase)))
+        if image is not None and sample < s2_samples:
+            s2.append(compare(volume, image, phase=phase, r_max=32).s2_rmse)
+    return {
+        "model": str(model_path),
+        "whiten": whiten,
+        "target_fraction": model.metadata.get("target_fraction"),
+        "samples": samples,
+        "size": size,
+        "mean": float(np.mean(fractions)),
+        "std": float(np.std(fractions, ddof=1)),
+        "fractions": fractions,
+        "s2_rmse": s2,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
 def summarize(rows: list[dict]) -> str:
     """A markdown table: one line per case, mean over its samples (and the worst sample)."""
     import pandas as pd
@@ -173,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument(
+        "--spread", nargs="+", default=None, metavar="MODEL", help="fraction spread of models"
+    )
+    parser.add_argument("--whiten", type=int, nargs="+", default=[0, 32], help="noise cells for --spread")
+    parser.add_argument("--reference", default=None, help="reference of the --spread models, for their S2")
+    parser.add_argument(
         "--floor",
         type=int,
         nargs="+",
@@ -200,6 +254,18 @@ def main(argv: list[str] | None = None) -> int:
             image = load_reference(spec).image
             floors = [receptive_field_floor(image, b) for b in args.floor]
             print(f"| {Path(spec).name} | " + " | ".join(f"{f:.4f}" for f in floors) + " |")
+        return 0
+    if args.spread:
+        if args.output is None:
+            parser.error("--spread needs -o RESULTS.jsonl")
+        for path in args.spread:
+            for whiten in args.whiten:
+                row = fraction_spread(
+                    path, whiten=whiten, samples=args.samples, size=args.size, reference=args.reference
+                )
+                with open(args.output, "a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+                print(json.dumps(row), flush=True)
         return 0
     if args.summarize is not None:
         rows = [json.loads(line) for line in args.summarize.read_text().splitlines() if line.strip()]

@@ -89,3 +89,30 @@ def test_receptive_field_floor_is_the_image_s2_beyond_the_reach():
     expected = np.sqrt(sum((s2(r) - phi**2) ** 2 for r in range(5, r_max + 1)) / (r_max + 1))
     assert receptive_field_floor(image, blocks, r_max=r_max) == pytest.approx(expected, rel=1e-12)
     assert receptive_field_floor(image, 6, r_max=r_max) == 0.0  # reach 13 > r_max: nothing is out of reach
+
+
+def test_spread_generates_each_whitening_with_the_models_threshold(reference, tmp_path):
+    from swnn.generation import GenerationSettings, generate
+    from swnn.model import load_model
+
+    models = tmp_path / "models"
+    argv = [str(reference), "--size", "40", "--iterations", "2", "-o", str(tmp_path / "r.jsonl"), "--quiet"]
+    argv += ["--models", str(models)]
+    for key, value in TINY.items():
+        argv += ["--set", f"{key}={json.dumps(value)}"]
+    assert main(argv) == 0
+    (path,) = models.glob("*.pt")
+    out = tmp_path / "spread.jsonl"
+    argv = ["--spread", str(path), "--whiten", "32", "0", "--samples", "3", "--size", "40", "-o", str(out)]
+    assert main(argv + ["--reference", str(reference)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["whiten"] for r in rows] == [32, 0] and all(len(r["fractions"]) == 3 for r in rows)
+    model = load_model(path)
+    assert model.noise_whiten == 32  # new models whiten by default, so the first row is the model as saved
+    own = [
+        float(np.mean(generate(model, (40,) * 3, settings=GenerationSettings(seed=0), sample=s) == 1))
+        for s in range(3)
+    ]
+    assert rows[0]["fractions"] == own
+    assert rows[0]["std"] == pytest.approx(np.std(own, ddof=1)) and len(rows[0]["s2_rmse"]) == 3
+    assert rows[1]["fractions"] != own  # plain noise is another field
