@@ -93,6 +93,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="weight of the two-point term of the loss (0: the paper's loss alone; not used with --fraction)",
     )
+    p.add_argument(
+        "--lineal-weight",
+        type=float,
+        default=None,
+        help="weight of the lineal-path term of the loss (0: none; not used with --fraction)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite an existing model")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
@@ -395,6 +401,7 @@ def _train(args) -> int:
         dim=args.dim,
         isotropic=args.isotropic,
         s2_weight=args.s2_weight,
+        lineal_weight=args.lineal_weight,
         seed=args.seed,
     )
     images, n_phases, name = _training_images(args)

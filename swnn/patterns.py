@@ -88,6 +88,16 @@ def n_patterns(shape: tuple[int, int], template: int, scale: int = 1) -> int:
     return max(h - template + 1, 0) * max(w - template + 1, 0)
 
 
+def _check_field(field: torch.Tensor, r_max: int) -> tuple[int, int]:
+    """(H, W) of a (B, H, W) field, checked to be longer than ``r_max`` along both axes."""
+    if field.ndim != 3:
+        raise ValueError(f"field must have shape (B, H, W), got {tuple(field.shape)}")
+    h, w = field.shape[1:]
+    if not 0 <= r_max < min(h, w):
+        raise ValueError(f"r_max must be in 0..{min(h, w) - 1} for a {h}×{w} field, got {r_max}")
+    return h, w
+
+
 def section_two_point(field: torch.Tensor, r_max: int) -> torch.Tensor:
     """Two-point function of 2D fields along each of their two axes, r = 0 … r_max (differentiable).
 
@@ -107,13 +117,38 @@ def section_two_point(field: torch.Tensor, r_max: int) -> torch.Tensor:
     Tensor of shape (B, 2, r_max + 1)
         ``[:, 0]`` along H (rows apart), ``[:, 1]`` along W.
     """
-    if field.ndim != 3:
-        raise ValueError(f"field must have shape (B, H, W), got {tuple(field.shape)}")
-    h, w = field.shape[1:]
-    if not 0 <= r_max < min(h, w):
-        raise ValueError(f"r_max must be in 0..{min(h, w) - 1} for a {h}×{w} field, got {r_max}")
+    h, w = _check_field(field, r_max)
     rows, cols = [], []
     for r in range(r_max + 1):
         rows.append((field[:, r:, :] * field[:, : h - r, :]).mean(dim=(1, 2)))
         cols.append((field[:, :, r:] * field[:, :, : w - r]).mean(dim=(1, 2)))
     return torch.stack([torch.stack(rows, dim=-1), torch.stack(cols, dim=-1)], dim=1)
+
+
+def section_lineal_path(field: torch.Tensor, r_max: int) -> torch.Tensor:
+    """Lineal path function of 2D fields along each of their two axes, r = 0 … r_max (differentiable).
+
+    L(r) = mean over all segments of r + 1 consecutive pixels along an axis of Π f over the segment, the
+    non-periodic estimate: for an indicator field the probability that the segment lies in the phase, as
+    :func:`physics.lineal_path.lineal_path` counts it from run lengths (which has no gradient). Used by the
+    lineal-path term of training (``lineal_weight`` of :class:`swnn.training.TrainConfig`).
+
+    Parameters
+    ----------
+    field : Tensor of shape (B, H, W)
+    r_max : int
+        Longest segment, smaller than H and W.
+
+    Returns
+    -------
+    Tensor of shape (B, 2, r_max + 1)
+        ``[:, 0]`` along H, ``[:, 1]`` along W.
+    """
+    h, w = _check_field(field, r_max)
+    rows, cols = [field], [field]  # products over segments of r + 1 pixels starting at each position
+    for r in range(1, r_max + 1):
+        rows.append(rows[-1][:, :-1, :] * field[:, r:, :])
+        cols.append(cols[-1][:, :, :-1] * field[:, :, r:])
+    along_h = torch.stack([p.mean(dim=(1, 2)) for p in rows], dim=-1)
+    along_w = torch.stack([p.mean(dim=(1, 2)) for p in cols], dim=-1)
+    return torch.stack([along_h, along_w], dim=1)

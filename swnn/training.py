@@ -29,7 +29,7 @@ from swnn.control import control_patterns
 from swnn.model import TrainedModel
 from swnn.network import SWNN, blocks_for_correlation_length, correlation_length
 from swnn.noise import NoiseField
-from swnn.patterns import multiscale_patterns, phase_channels, section_two_point
+from swnn.patterns import multiscale_patterns, phase_channels, section_lineal_path, section_two_point
 from swnn.sliced import project_sorted, random_directions, sliced_wasserstein
 
 __all__ = [
@@ -99,6 +99,10 @@ class TrainConfig:
         reference's, in units of φ(1 − φ). Lags beyond 2·l_a are left out: voxels that
         far apart come from disjoint noise, so no training can move them. Not used with a target fraction (the
         reference's S2 belongs to its own fraction).
+    lineal_weight : float
+        Weight of a lineal-path term, built as the two-point term with L(r) in place of S2 (r = 0 … min(32,
+        section − 1): a long segment's probability depends on short-range structure, so lags past 2·l_a are kept)
+        and in units of φ. 0 leaves it out; not used with a target fraction.
     noise_whiten : int
         Side of the cells of the generation noise that are whitened (mean 0 and identity covariance per cell,
         see :class:`swnn.noise.NoiseField`); 0 for plain noise. Stored in the model, and used for the threshold's
@@ -130,6 +134,7 @@ class TrainConfig:
     target_sample: int = 16384
     isotropic: bool = True
     s2_weight: float = 0.0
+    lineal_weight: float = 0.0
     noise_whiten: int = 32
     calibration_size: int = 96
     calibration_volumes: int = 32
@@ -156,6 +161,7 @@ class TrainConfig:
             or (self.noise_whiten >= 2 and NOISE_TILE % self.noise_whiten == 0),
             "target_sample": self.target_sample >= 0,
             "s2_weight": self.s2_weight >= 0 and math.isfinite(self.s2_weight),
+            "lineal_weight": self.lineal_weight >= 0 and math.isfinite(self.lineal_weight),
             "checkpoint_every": self.checkpoint_every >= 1,
         }
         bad = [k for k, ok in checks.items() if not ok]
@@ -231,6 +237,7 @@ class TrainingTarget:
     controlled: bool = False
     kept: list = field(default_factory=list)
     s2: torch.Tensor | None = None
+    lineal: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -348,11 +355,14 @@ def prepare_target(
                 pooled = controlled
             cache[key] = pooled
         per_axis.append(cache[key])
-    s2 = None
+    s2 = lineal = None
     if config.s2_weight > 0 and target_fraction is None:
-        s2 = _target_two_point(per_axis_images, phase, config.section)
+        s2 = _target_curves(section_two_point, per_axis_images, phase, config.section)
+    if config.lineal_weight > 0 and target_fraction is None:
+        lineal = _target_curves(section_lineal_path, per_axis_images, phase, config.section)
     return TrainingTarget(
         s2=s2,
+        lineal=lineal,
         per_axis=per_axis,
         n_phases=n_phases,
         reference_fraction=reference_fraction,
@@ -365,49 +375,67 @@ def prepare_target(
 
 
 S2_MAX_LAG = 32
-"""Largest lag of the two-point loss term (the fidelity measure's r ≤ 32)."""
+"""Largest lag of the two-point and lineal-path loss terms (the fidelity measure's r ≤ 32)."""
 
 
-def _target_two_point(per_axis_images: list, phase: int, section: int) -> torch.Tensor:
-    """Mean S2 of each axis's target images along their two axes, r = 0 … min(32, section − 1, image side − 1)."""
+def _target_curves(function, per_axis_images: list, phase: int, section: int) -> torch.Tensor:
+    """Mean of ``function`` (S2 or L) of each axis's target images along their two axes.
+
+    Lags r = 0 … min(32, section − 1, image side − 1). Returns a tensor of shape (axes, 2, r_max + 1).
+    """
     smallest = min(min(np.asarray(im).shape) for imgs in per_axis_images for im in imgs)
     r_max = min(S2_MAX_LAG, section - 1, smallest - 1)
     per_list: dict[int, torch.Tensor] = {}  # a 2D reference gives every axis the same list: measured once
     for imgs in per_axis_images:
         if id(imgs) not in per_list:
             curves = [
-                section_two_point(
-                    torch.from_numpy((np.asarray(im) == phase).astype(np.float64))[None], r_max
-                )[0]
+                function(torch.from_numpy((np.asarray(im) == phase).astype(np.float64))[None], r_max)[0]
                 for im in imgs
             ]
             per_list[id(imgs)] = torch.stack(curves).mean(dim=0)
-    return torch.stack([per_list[id(imgs)] for imgs in per_axis_images]).float()  # (axes, 2, r_max + 1)
+    return torch.stack([per_list[id(imgs)] for imgs in per_axis_images]).float()
+
+
+def _hard_sections(sections: list[torch.Tensor], phase: int) -> torch.Tensor:
+    """The phase's indicator of each section (1, n, n) stacked, binarised at ½ with a straight-through gradient.
+
+    The forward pass measures the binarised sections, whose statistics are what a sample will have; the
+    gradient is that of the probabilities. The soft field's own statistics are a poor stand-in: its S2 tail is
+    mean(p)², not φ², and its r = 0 value is mean(p²).
+    """
+    # channels are phases 1..n−1 (one channel for two phases); phase 0 is what they leave
+    soft = torch.cat([probs[:, phase - 1] if phase > 0 else 1.0 - probs.sum(dim=1) for probs in sections])
+    return soft + ((soft > 0.5).to(soft.dtype) - soft).detach()
+
+
+def _curve_term(generated: torch.Tensor, wanted: torch.Tensor, scale: float) -> torch.Tensor:
+    """RMSE of the sections' curves (axes, 2, R + 1) against the target's, in units of ``scale``.
+
+    Rows (axis, direction) that share one target curve are averaged before the difference is squared, so the
+    term measures the bias of the curve and not the sampling noise of one section.
+    """
+    r = generated.shape[-1]
+    wanted = wanted.to(generated.device)
+    diff = (generated - wanted).reshape(-1, r)
+    curves, group = torch.unique(wanted.reshape(-1, r), dim=0, return_inverse=True)
+    means = torch.zeros_like(curves).index_add_(0, group, diff)
+    means = means / torch.bincount(group, minlength=len(curves)).to(means)[:, None]
+    return torch.sqrt(torch.mean(means**2) + 1e-12) / max(scale, 1e-6)
 
 
 def _two_point_term(sections: list[torch.Tensor], target: TrainingTarget, halo: int) -> torch.Tensor:
-    """RMSE of the sections' S2 against the target's, r ≤ 2·l_a, in units of φ(1 − φ) (see s2_weight).
-
-    Rows (axis, direction) that share one target curve are averaged before the difference is squared, so the
-    term measures the bias of S2 and not the sampling noise of one section.
-    """
+    """RMSE of the sections' S2 against the target's, r ≤ 2·l_a, in units of φ(1 − φ) (see s2_weight)."""
     r_max = min(2 * halo, target.s2.shape[-1] - 1)
-    # channels are phases 1..n−1 (one channel for two phases); phase 0 is what they leave
-    phase = target.phase
-    soft = torch.cat([probs[:, phase - 1] if phase > 0 else 1.0 - probs.sum(dim=1) for probs in sections])
-    # straight-through: the forward pass measures the binarised sections (probability > ½), whose S2 is what a
-    # sample will have; the gradient is that of the probabilities. The soft field's own S2 is a poor stand-in: its
-    # tail is mean(p)², not φ², and its r = 0 value is mean(p²).
-    hard = soft + ((soft > 0.5).to(soft.dtype) - soft).detach()
-    generated = section_two_point(hard, r_max)  # (axes, 2, R + 1)
-    wanted = target.s2[: len(sections), :, : r_max + 1].to(generated.device)
-    diff = (generated - wanted).reshape(-1, r_max + 1)
-    curves, group = torch.unique(wanted.reshape(-1, r_max + 1), dim=0, return_inverse=True)
-    means = torch.zeros_like(curves).index_add_(0, group, diff)
-    means = means / torch.bincount(group, minlength=len(curves)).to(means.dtype)[:, None]
+    generated = section_two_point(_hard_sections(sections, target.phase), r_max)  # (axes, 2, R + 1)
     phi = target.reference_fraction
-    scale = max(phi * (1.0 - phi), 1e-6)
-    return torch.sqrt(torch.mean(means**2) + 1e-12) / scale
+    return _curve_term(generated, target.s2[: len(sections), :, : r_max + 1], phi * (1.0 - phi))
+
+
+def _lineal_term(sections: list[torch.Tensor], target: TrainingTarget) -> torch.Tensor:
+    """RMSE of the sections' lineal path against the target's, r ≤ 32, in units of φ (see lineal_weight)."""
+    r_max = target.lineal.shape[-1] - 1
+    generated = section_lineal_path(_hard_sections(sections, target.phase), r_max)
+    return _curve_term(generated, target.lineal[: len(sections)], target.reference_fraction)
 
 
 def _to_device(per_axis: list, device: torch.device) -> list:
@@ -633,6 +661,8 @@ class TrainingState:
         loss = loss / terms
         if self.target.s2 is not None:
             loss = loss + config.s2_weight * _two_point_term(sections, self.target, self.network.halo)
+        if self.target.lineal is not None:
+            loss = loss + config.lineal_weight * _lineal_term(sections, self.target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

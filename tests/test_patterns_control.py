@@ -5,7 +5,13 @@ import pytest
 import torch
 
 from swnn.control import control_patterns, reachable_range
-from swnn.patterns import extract_patterns, n_patterns, phase_channels, section_two_point
+from swnn.patterns import (
+    extract_patterns,
+    n_patterns,
+    phase_channels,
+    section_lineal_path,
+    section_two_point,
+)
 
 
 def test_patterns_are_all_windows():
@@ -43,6 +49,26 @@ def test_section_two_point_equals_physics_s2_on_indicators():
 def test_section_two_point_rejects_a_lag_longer_than_the_field():
     with pytest.raises(ValueError, match="r_max must be in 0..9"):
         section_two_point(torch.zeros(1, 10, 30), 10)
+
+
+def test_section_lineal_path_equals_physics_lineal_path_on_indicators():
+    from scipy import ndimage
+
+    from physics.lineal_path import lineal_path
+
+    field = ndimage.gaussian_filter(np.random.default_rng(4).normal(size=(45, 38)), 3)
+    image = (field > 0).astype(np.uint8)  # long runs, so L(r) stays non-zero far out
+    ours = section_lineal_path(torch.from_numpy(image.astype(np.float64))[None], 30)[0]
+    # physics counts segments from run-length histograms, an independent route to the same estimator:
+    # equal to float64 round-off
+    expected = lineal_path(image, r_max=30).per_axis
+    assert expected[:, 30].min() > 0 and np.allclose(ours.numpy(), expected, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="r_max must be in 0..37"):
+        section_lineal_path(torch.zeros(1, 45, 38), 38)
+    # differentiable: a product over the segment, so each pixel's gradient counts the all-phase segments it is in
+    soft = torch.full((1, 4, 4), 1.0, dtype=torch.float64, requires_grad=True)
+    section_lineal_path(soft, 1)[0, 0, 1].backward()  # L(1) along H: 12 vertical pairs, mean of products
+    assert torch.allclose(soft.grad[0, :, 0], torch.tensor([1, 2, 2, 1], dtype=torch.float64) / 12)
 
 
 def _labyrinth(seed=0, n=96):

@@ -142,6 +142,29 @@ def test_two_point_term_is_zero_for_sections_with_the_target_s2():
     assert np.isfinite(loss)
 
 
+def test_lineal_term_is_zero_for_sections_with_the_target_lineal_path():
+    import swnn.training as training
+    from physics.lineal_path import lineal_path
+
+    image = _image(n=48)
+    config = TINY.replace(lineal_weight=1.0, section=48)
+    state = training.TrainingState.create(image, config, device="cpu")
+    assert state.target.s2 is None and state.target.lineal.shape == (3, 2, 33)
+    both = lineal_path(image, r_max=32).per_axis.mean(axis=0)  # the image pooled with its transpose
+    # float32 storage of values in [0, 1]: 1e-7
+    assert np.allclose(state.target.lineal[0].numpy(), both[None], atol=1e-7)
+    section = torch.from_numpy(image.astype(np.float32))[None, None]
+    exact = training._lineal_term([section, section.transpose(2, 3), section], state.target)
+    # float32 means of ≤ 2304 products of 0/1: 1e-6 of φ
+    assert float(exact) < 1e-5
+    probs = (0.2 + 0.6 * (1 - section)).requires_grad_(True)  # the complement: L far from the target
+    term = training._lineal_term([probs] * 3, state.target)
+    term.backward()
+    assert float(term.detach()) > 0.1 and float(probs.grad.abs().sum()) > 0
+    assert np.isfinite(state.step())
+    assert prepare_target(image, config, target_fraction=0.3).lineal is None
+
+
 def test_threshold_gives_the_target_fraction_on_all_calibration_volumes():
     from swnn.generation import GenerationSettings, generate
 
@@ -253,8 +276,15 @@ def test_cli_train_generate_end_to_end(tmp_path, capsys):
     # the quick profile pools the image with its transpose unless told not to
     assert load_model(model).metadata["training"]["config"]["isotropic"] is True
     plain = tmp_path / "plain.pt"
-    assert main(["train", str(tmp_path / "ref.npy"), "-o", str(plain), "--no-isotropic", *args]) == 0
-    assert load_model(plain).metadata["training"]["config"]["isotropic"] is False
+    extra = ["--no-isotropic", "--s2-weight", "0.5", "--lineal-weight", "0.25"]
+    assert main(["train", str(tmp_path / "ref.npy"), "-o", str(plain), *extra, *args]) == 0
+    saved = load_model(plain).metadata["training"]["config"]
+    assert saved["isotropic"] is False and saved["s2_weight"] == 0.5 and saved["lineal_weight"] == 0.25
+    assert load_model(plain).metadata["noise"] == {
+        "distribution": "standard normal",
+        "tile": 32,
+        "whiten": 32,
+    }
     assert (
         main(
             [
