@@ -91,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
         "--s2-weight",
         type=float,
         default=None,
-        help="weight of the two-point term of the loss (0: the paper's loss alone; not used with --fraction)",
+        help="weight of the two-point term of the loss (default: 1 in the quick profile, 0 in the paper "
+        "profile, whose loss is the paper's alone; not used with --fraction)",
     )
     p.add_argument(
         "--lineal-weight",

@@ -34,9 +34,10 @@ def _image(seed=0, n=48):
 
 def test_training_lowers_the_loss_and_hits_the_fraction():
     image = _image()
-    result = train(
-        image, config=TINY.replace(iterations=40, learning_rate=0.02), progress=False, device="cpu"
-    )
+    # the paper's loss alone: the quick profile's two-point term is a floor that a 2-block network (lags ≤ 4)
+    # cannot lower as much, which would hide how far the sliced-Wasserstein part falls
+    config = TINY.replace(iterations=40, learning_rate=0.02, s2_weight=0.0)
+    result = train(image, config=config, progress=False, device="cpu")
     losses = result.losses
     assert np.isfinite(losses).all()
     # the loss of the first iterations (random network) is well above that of the last ones
@@ -147,7 +148,7 @@ def test_lineal_term_is_zero_for_sections_with_the_target_lineal_path():
     from physics.lineal_path import lineal_path
 
     image = _image(n=48)
-    config = TINY.replace(lineal_weight=1.0, section=48)
+    config = TINY.replace(lineal_weight=1.0, s2_weight=0.0, section=48)
     state = training.TrainingState.create(image, config, device="cpu")
     assert state.target.s2 is None and state.target.lineal.shape == (3, 2, 33)
     both = lineal_path(image, r_max=32).per_axis.mean(axis=0)  # the image pooled with its transpose
