@@ -525,7 +525,7 @@ def _reestimate_batchnorm(
 
 @torch.no_grad()
 def _calibrate_threshold(
-    network: SWNN, config: TrainConfig, target: TrainingTarget, device: torch.device
+    network: SWNN, config: TrainConfig, target: TrainingTarget, device: torch.device, progress: bool = False
 ) -> tuple[dict[str, float] | None, float]:
     """The fixed logit threshold, per generation precision, that gives the target fraction on calibration noise.
 
@@ -553,7 +553,12 @@ def _calibrate_threshold(
         return None, float((logits.argmax(dim=1) == target.phase).float().mean())
     precisions = ["fp32"] + (["bf16"] if resolve_precision("auto", device) == "bf16" else [])
     values = {p: [] for p in precisions}
-    for v in range(config.calibration_volumes):
+    volumes = range(config.calibration_volumes)
+    if progress:
+        from tqdm.auto import tqdm
+
+        volumes = tqdm(volumes, desc="calibrate", unit="volume", dynamic_ncols=True)
+    for v in volumes:
         x = noise(v)
         for precision in precisions:
             with autocast(device, precision):
@@ -782,7 +787,7 @@ def train(
         bar.close()
     # BatchNorm statistics in float32; one threshold per precision generation may use.
     _reestimate_batchnorm(network, config, dev, "fp32", seed=config.seed + 4)
-    thresholds, fraction_at_zero = _calibrate_threshold(network, config, target, dev)
+    thresholds, fraction_at_zero = _calibrate_threshold(network, config, target, dev, progress=progress)
     network = network.to(memory_format=torch.contiguous_format)
     done = config.iterations - start
     metadata = {
