@@ -15,6 +15,7 @@ import torch
 
 from swnn._version import __version__
 from swnn.network import SWNN
+from swnn.noise import TILE
 
 __all__ = ["TrainedModel", "load_model", "FORMAT"]
 
@@ -56,7 +57,7 @@ class TrainedModel:
 
     @property
     def noise_tile(self) -> int:
-        return int(self.metadata.get("noise", {}).get("tile", 32))
+        return int(self.metadata.get("noise", {}).get("tile", TILE))
 
     @property
     def noise_whiten(self) -> int:

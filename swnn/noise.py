@@ -30,7 +30,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["NoiseField", "NoiseTransform"]
+__all__ = ["NoiseField", "NoiseTransform", "TILE", "valid_whiten"]
+
+TILE = 32
+"""Side of the noise tiles of every model (stored in its metadata; changing it changes the field)."""
 
 NoiseTransform = Callable[[np.ndarray, tuple[int, int, int]], np.ndarray]
 
@@ -61,7 +64,7 @@ class NoiseField:
     seed: int
     sample: int = 0
     channels: int = 3
-    tile: int = 32
+    tile: int = TILE
     whiten: int = 0
     transforms: Sequence[NoiseTransform] = ()
     cache_bytes: int = 256 * 2**20
@@ -70,7 +73,7 @@ class NoiseField:
     def __post_init__(self):
         if self.tile < 1:
             raise ValueError(f"noise tile must be a positive number of voxels, got {self.tile}")
-        if self.whiten and (self.tile % self.whiten or self.whiten**3 <= self.channels):
+        if not valid_whiten(self.whiten, self.tile, self.channels):
             raise ValueError(
                 f"noise whiten cell {self.whiten} must divide the tile ({self.tile}) and hold more voxels than "
                 f"there are channels ({self.channels}); 0 turns whitening off"
@@ -122,6 +125,11 @@ class NoiseField:
         for transform in self.transforms:
             out = transform(out, origin)
         return out
+
+
+def valid_whiten(whiten: int, tile: int, channels: int) -> bool:
+    """Whether ``whiten`` is 0 (off) or a cell side that divides ``tile`` and holds more voxels than channels."""
+    return whiten == 0 or (whiten >= 1 and tile % whiten == 0 and whiten**3 > channels)
 
 
 def _whiten_cells(values: np.ndarray, cell: int) -> np.ndarray:
