@@ -42,6 +42,7 @@ __all__ = [
     "REFERENCES",
     "BuiltinReference",
     "Reference",
+    "builtin_realization",
     "builtin_volume",
     "cache_dir",
     "describe_references",
@@ -330,6 +331,36 @@ def generate_builtin(name: str) -> np.ndarray:
     volume = generator()
     assert volume.shape == reference.shape and volume.dtype == np.uint8
     return volume
+
+
+def builtin_realization(name: str, *, seed: int, shape: tuple[int, int, int] | None = None) -> np.ndarray:
+    """Another realization of a built-in reference's random process: same generator, another seed.
+
+    The built-in volume is one draw of a stationary random structure; further draws are its ground truth's
+    spread (sub-volumes of them are independent of the training volume). Not cached.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`REFERENCES` (without the ``builtin:`` prefix).
+    seed : int
+        Seed of the draw; the built-in volume's own seed gives the built-in volume (at its shape).
+    shape : tuple of 3 int, optional
+        ``(Z, Y, X)``; the built-in's shape by default. The phase fractions are hit exactly over the whole
+        draw (except ``particles``), so cut sub-volumes from a draw larger than them to see their spread.
+
+    Returns
+    -------
+    volume : ndarray of shape (Z, Y, X), uint8
+    """
+    reference = _builtin(name)
+    generator, _ = _GENERATORS[name]
+    shape = reference.shape if shape is None else tuple(int(n) for n in shape)
+    if len(shape) != 3 or min(shape) < 8:
+        raise ValueError(f"shape must be three sides of at least 8 voxels, got {shape}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return generator(shape, seed=int(seed))
 
 
 # ---------------------------------------------------------------------------------------------------------
