@@ -3,6 +3,10 @@
 Every function takes the microstructure first (a 2D or 3D label image as a numpy array or torch tensor),
 options keyword-only, and returns a frozen result or a number. Lengths are in voxels.
 
+:func:`evaluate` runs the requested descriptors and solvers on one volume and returns an :class:`Evaluation`
+(typed results, settings, notes and the solvers' warnings; ``to_dict()`` is the JSON of ``swnn evaluate``);
+:func:`compare` compares two evaluations (or two arrays).
+
 The solvers are imported on first use (the lattice-Boltzmann kernels load numba): ``effective_conductivity``
 and ``conductivity_per_axis`` here or in :mod:`physics.conductivity`; ``permeability_per_axis`` here, and
 ``permeability`` from its module (``from physics.permeability import permeability``), whose name it shares.
@@ -10,7 +14,7 @@ and ``conductivity_per_axis`` here or in :mod:`physics.conductivity`; ``permeabi
 
 from ._validation import as_indicator, check_r_max
 from .chords import ChordLengthResult, chord_length_distribution
-from .compare import METRICS, Comparison, compare, describe
+from .compare import Comparison, compare, describe
 from .connectivity import ConnectivityResult, connectivity
 from .correlation import (
     RadialTwoPoint,
@@ -19,6 +23,7 @@ from .correlation import (
     radial_two_point,
     two_point_probability,
 )
+from .evaluate import METRICS, PHYSICS_METRICS, Evaluation, evaluate
 from .lineal_path import LinealPathResult, lineal_path
 from .surface import specific_surface
 
@@ -45,9 +50,11 @@ def __getattr__(name: str):
 
 __all__ = [
     "METRICS",
+    "PHYSICS_METRICS",
     "ChordLengthResult",
     "Comparison",
     "ConnectivityResult",
+    "Evaluation",
     "LinealPathResult",
     "RadialTwoPoint",
     "TwoPointResult",
@@ -57,6 +64,7 @@ __all__ = [
     "compare",
     "connectivity",
     "describe",
+    "evaluate",
     "lineal_path",
     "porespy_bins",
     "radial_two_point",

@@ -7,7 +7,9 @@ Heavy modules (torch, tifffile, zarr...) are imported inside the sub-commands so
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 from pathlib import Path
 
 from swnn._version import __version__
@@ -15,6 +17,21 @@ from swnn._version import __version__
 __all__ = ["main"]
 
 _USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError, FloatingPointError)
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_NOT_CONVERGED = 3
+EXIT_NOT_COMPARABLE = 4
+EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE of sysexits.h
+
+_EXIT_STATUSES = f"""exit status:
+  {EXIT_OK}   ok
+  {EXIT_CHECK_FAILED}   a check failed (regress: a regression was found)
+  {EXIT_BAD_INPUT}   bad input (a missing file, a bad option or value): one line on stderr
+  {EXIT_NOT_CONVERGED}   a solver did not converge (evaluate: the metrics JSON is still written, with "converged": false)
+  {EXIT_NOT_COMPARABLE}   not comparable (regress: the study and the baseline measure different things)
+  {EXIT_INTERNAL_ERROR}  internal error, a bug in swnn: please report it (SWNN_DEBUG=1 prints the traceback)"""
 
 
 def _add_device(p: argparse.ArgumentParser) -> None:
@@ -41,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="swnn",
         description="Reconstruct 3D microstructures from one 2D image (SWNN) and check them with physics.",
+        epilog=_EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"swnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -151,15 +170,42 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated list (default: all of fraction,s2,lineal_path,chord_length,"
         "specific_surface,connectivity), plus conductivity and permeability",
     )
-    p.add_argument("--phase", type=int, default=1, help="the phase described (default 1)")
-    p.add_argument("--rmax", type=int, default=32, help="largest lag of S2 and the lineal path (default 32)")
+    p.add_argument(
+        "--phase",
+        type=int,
+        default=1,
+        help="the phase described; the pore of the physics metrics (default 1)",
+    )
+    p.add_argument(
+        "--rmax",
+        type=int,
+        default=None,
+        help="largest lag of S2 and the lineal path (default: 32, or the smallest side - 1 if less)",
+    )
     p.add_argument(
         "--conductivities",
         type=float,
         nargs="+",
-        default=[1.4, 0.026],
+        default=None,
         metavar="K",
-        help="metric conductivity: one conductivity per phase 0, 1, ... (default 1.4 0.026 W/m·K)",
+        help="metric conductivity: one conductivity per label 0, 1, ..., n-1 (default: 0.026 W/m·K for "
+        "--phase, the pore, and 1.4 for every other label, the solid)",
+    )
+    p.add_argument(
+        "--max-iterations",
+        type=int,
+        default=None,
+        metavar="N",
+        help="metric conductivity: conjugate-gradient iterations before giving up (default: the solver's, "
+        "physics.conductivity)",
+    )
+    p.add_argument(
+        "--conductivity-tol",
+        type=float,
+        default=None,
+        metavar="TOL",
+        help="metric conductivity: required relative residual and heat-flow imbalance (default: the "
+        "solver's; float32 storage limits it to about 1e-6)",
     )
     p.add_argument(
         "--sides", default="periodic", choices=("periodic", "insulated"), help="conductivity side walls"
@@ -178,6 +224,28 @@ def _parser() -> argparse.ArgumentParser:
         choices=("periodic", "mirror", "buffer"),
         help="metric permeability: how the sample is closed along the flow (default periodic; mirror or "
         "buffer for samples that are not periodic along the flow, see physics.permeability)",
+    )
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="metric permeability: lattice-Boltzmann step limit (default: the solver's, physics.permeability)",
+    )
+    p.add_argument(
+        "--tau",
+        type=float,
+        default=None,
+        help="metric permeability: relaxation time tau > 0.5; larger converges in fewer steps (default: the "
+        "solver's)",
+    )
+    p.add_argument(
+        "--permeability-tol",
+        type=float,
+        default=None,
+        metavar="TOL",
+        help="metric permeability: converged when k changes by less than TOL between checks (default: the "
+        "solver's)",
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     _add_reading(p)
@@ -245,7 +313,7 @@ def _regress(args) -> int:
 def _evaluate(args) -> int:
     import json
 
-    from physics.compare import METRICS, compare, describe
+    from physics import METRICS, PHYSICS_METRICS, as_indicator, compare, evaluate
     from swnn._device import resolve_device
     from swnn.io import atomic_write
     from swnn.references import load_reference
@@ -254,51 +322,69 @@ def _evaluate(args) -> int:
     if output.exists() and not args.force:
         raise FileExistsError(f"{output} exists; pass --force to overwrite")
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    accepted = (*METRICS, "conductivity", "permeability")
+    accepted = (*METRICS, *PHYSICS_METRICS)
     unknown = [m for m in metrics if m not in accepted]
     if unknown or not metrics:
         raise ValueError(
             f"--metrics {args.metrics!r}: unknown metrics {unknown}; accepted names: {', '.join(accepted)}"
         )
-    shape = tuple(args.raw_shape) if args.raw_shape else None
-
-    def read(spec):
-        ref = load_reference(spec, threshold=args.threshold, shape=shape, dtype=args.raw_dtype)
-        return ref.volume if ref.volume is not None else ref.image
-
-    physics_metrics = [m for m in metrics if m in ("conductivity", "permeability")]
-    statistics = [m for m in metrics if m not in physics_metrics]
     axes = _parse_axes(args.axes)
     if args.voxel_size is not None and not args.voxel_size > 0:
         raise ValueError(f"--voxel-size must be a positive length in metres, got {args.voxel_size}")
-    device = resolve_device(args.device)
+    shape = tuple(args.raw_shape) if args.raw_shape else None
+    options = {
+        "permeability_options": _given(max_steps=args.max_steps, tau=args.tau, tol=args.permeability_tol),
+        "conductivity_options": _given(max_iterations=args.max_iterations, tol=args.conductivity_tol),
+    }
+    settings = dict(
+        metrics=metrics,
+        phase=args.phase,
+        r_max=args.rmax,
+        conductivities=args.conductivities,
+        sides=args.sides,
+        boundary=args.boundary,
+        voxel_size=args.voxel_size,
+        device=resolve_device(args.device),
+        **options,
+    )
 
-    def evaluate(labels, own_axes):
-        out = describe(labels, metrics=statistics, phase=args.phase, r_max=args.rmax)
-        if "conductivity" in physics_metrics:
-            from physics.conductivity import conductivity_per_axis
+    def read(spec, **reading):
+        ref = load_reference(spec, **reading)
+        return ref.volume if ref.volume is not None else ref.image
 
-            results = conductivity_per_axis(
-                labels,
-                axes=own_axes,
-                conductivities=tuple(args.conductivities),
-                sides=args.sides,
-                device=device,
-            )
-            out["conductivity"] = {"per_axis": [r.to_dict() for r in results]}
-        if "permeability" in physics_metrics:
-            out["permeability"] = _permeability_metric(labels, own_axes, args, device)
-        return out
-
-    volume = read(args.volume)
-    result = evaluate(volume, axes)
-    if args.reference is not None:
-        reference = load_reference(args.reference)
-        reference = reference.volume if reference.volume is not None else reference.image
-        result["reference"] = evaluate(reference, axes if reference.ndim == volume.ndim else None)
-        result["comparison"] = compare(volume, reference, phase=args.phase, r_max=args.rmax).to_dict()
+    volume = read(args.volume, threshold=args.threshold, shape=shape, dtype=args.raw_dtype)
+    reference = None if args.reference is None else read(args.reference)
+    # --phase must be a label of the material (a typo is bad input); a volume that lost it, a reconstruction
+    # beside its reference, is evaluated with a note
+    as_indicator(
+        volume if reference is None else reference,
+        phase=args.phase,
+        name="volume" if reference is None else "the reference",
+    )
+    evaluation = evaluate(volume, axes=axes, **settings)
+    evaluations = {"volume": evaluation}
+    result = evaluation.to_dict()
+    if reference is not None:
+        reference_evaluation = evaluate(
+            reference, axes=axes if reference.ndim == volume.ndim else None, **settings
+        )
+        evaluations["reference"] = reference_evaluation
+        result["reference"] = reference_evaluation.to_dict()
+        if {"s2", "lineal_path"} <= set(metrics):  # on the lags both evaluations hold
+            comparison = compare(evaluation, reference_evaluation)
+        else:  # S2 or L not asked for: the comparison computes its own
+            comparison = compare(volume, reference, phase=args.phase, r_max=args.rmax)
+        result["comparison"] = comparison.to_dict()
+    converged = all(e.converged for e in evaluations.values())
+    result["converged"] = converged
     with atomic_write(output, force=args.force) as tmp:
         Path(tmp).write_text(json.dumps(result) + "\n")
+
+    for name, e in evaluations.items():
+        for note in e.notes:
+            print(f"note: {name}: {note}")
+        for warning in e.warnings:
+            print(f"warning: {name}: {warning}", file=sys.stderr)
     summary = f"fraction {result['fraction']:.4f}" if "fraction" in result else ""
     if "comparison" in result:
         c = result["comparison"]
@@ -307,7 +393,26 @@ def _evaluate(args) -> int:
             f"lineal-path RMSE {c['lineal_path_rmse']:.4f}"
         )
     print(f"wrote {output}" + (f": {summary}" if summary else ""))
-    return 0
+    if converged:
+        return EXIT_OK
+    failed = [(name, metric, axis) for name, e in evaluations.items() for metric, axis in e.not_converged]
+    advice = {
+        "permeability": "--max-steps or --tau raised (permeability)",
+        "conductivity": "--max-iterations raised or --conductivity-tol loosened (conductivity)",
+    }
+    print(
+        "swnn evaluate: not converged: "
+        + ", ".join(f"{metric} along axis {axis} ({name})" for name, metric, axis in failed)
+        + f'; {output} holds the results with "converged": false; rerun with '
+        + " or ".join(dict.fromkeys(advice[metric] for _, metric, _ in failed)),
+        file=sys.stderr,
+    )
+    return EXIT_NOT_CONVERGED
+
+
+def _given(**options) -> dict:
+    """The solver options given on the command line (None: the solver's default)."""
+    return {key: value for key, value in options.items() if value is not None}
 
 
 def _parse_axes(text: str | None) -> tuple[int, ...] | None:
@@ -320,35 +425,6 @@ def _parse_axes(text: str | None) -> tuple[int, ...] | None:
     if not axes or any(a not in (0, 1, 2) for a in axes):
         raise ValueError(f"--axes takes comma-separated axes 0, 1, 2 (e.g. 0,2), got {text!r}")
     return axes
-
-
-def _permeability_metric(labels, axes, args, device) -> dict:
-    """The ``permeability`` entry of ``swnn evaluate``'s JSON (3D volumes only)."""
-    if labels.ndim != 3:
-        return {"per_axis": [], "reason": "permeability needs a 3D volume; this input is a 2D image"}
-    import warnings
-
-    from physics.permeability import PermeabilityWarning, permeability_per_axis
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PermeabilityWarning)
-        results = permeability_per_axis(
-            labels,
-            axes=(0, 1, 2) if axes is None else axes,
-            phase=args.phase,
-            boundary=args.boundary,
-            voxel_size=args.voxel_size,
-            device=device,
-        )
-    for warning in caught:  # not converged: said on stderr and in the JSON ("converged": false)
-        print(f"warning: {warning.message}", file=sys.stderr)
-    return {
-        "per_axis": [r.to_dict() for r in results],
-        "phase": args.phase,
-        "boundary": args.boundary,
-        "voxel_size": args.voxel_size,
-        "unit": "voxel² (k); m² (k_m2) and darcy (k_darcy) with --voxel-size",
-    }
 
 
 def _references(args) -> int:
@@ -508,10 +584,19 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except _USER_ERRORS as exc:
         print(f"swnn {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"swnn {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        print(
+            f"swnn {args.command}: internal error: {type(exc).__name__}: {exc} (please report"
+            + (")" if os.environ.get("SWNN_DEBUG") == "1" else "; SWNN_DEBUG=1 shows the traceback)"),
+            file=sys.stderr,
+        )
+        if os.environ.get("SWNN_DEBUG") == "1":
+            traceback.print_exc()
+        return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -147,3 +147,119 @@ def test_physics_options_are_checked(tmp_path, capsys, extra, message):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "metric, extra, advice",
+    [
+        # 4 lattice-Boltzmann steps: one check of k, never two quiet ones, so the run cannot converge
+        ("permeability", ["--max-steps", "4"], "--max-steps or --tau"),
+        # one conjugate-gradient iteration cannot reach tol=1e-4 on a random two-phase volume
+        ("conductivity", ["--max-iterations", "1"], "--max-iterations"),
+    ],
+)
+def test_not_converged_exits_3_and_writes_the_json(tmp_path, capsys, metric, extra, advice):
+    # 12³: at 8³ the multigrid's coarsest grid is the whole volume, solved exactly in one iteration
+    vol = (np.random.default_rng(2).random((12, 12, 12)) < 0.6).astype(np.uint8)
+    np.save(tmp_path / "v.npy", vol)
+    out = tmp_path / "m.json"
+    args = ["evaluate", str(tmp_path / "v.npy"), "--metrics", f"fraction,{metric}", "--axes", "0"]
+    assert main([*args, *extra, "-o", str(out)]) == 3
+    data = json.loads(out.read_text())
+    assert data["converged"] is False and data[metric]["per_axis"][0]["converged"] is False
+    assert data["warnings"] and data["fraction"] == pytest.approx(vol.mean(), abs=0)
+    err = capsys.readouterr().err
+    assert f"not converged: {metric} along axis 0 (volume)" in err and advice in err
+    assert "Traceback" not in err
+
+
+def test_solver_options_pass_through(tmp_path):
+    # the plates of test_permeability_metric_plates_exact: tau changes the steps, not k (the magic Λ = 3/16
+    # makes k independent of the viscosity exactly for straight channels; 1e-4 as there)
+    vol = np.ones((2, 6, 2), dtype=np.uint8)
+    vol[:, 5, :] = 0
+    np.save(tmp_path / "plates.npy", vol)
+    out = tmp_path / "m.json"
+    args = ["evaluate", str(tmp_path / "plates.npy"), "--metrics", "permeability", "--axes", "0"]
+    assert main([*args, "--tau", "1.5", "--permeability-tol", "1e-6", "-o", str(out)]) == 0
+    data = json.loads(out.read_text())["permeability"]
+    assert data["options"] == {"tau": 1.5, "tol": 1e-6}
+    assert data["per_axis"][0]["k"] == pytest.approx(5 / 6 * (25 + 0.5) / 12, rel=1e-4)
+
+
+def test_2d_image_with_permeability_gives_a_note(tmp_path, capsys):
+    np.save(tmp_path / "image.npy", (np.random.default_rng(3).random((16, 16)) < 0.5).astype(np.uint8))
+    out = tmp_path / "m.json"
+    assert (
+        main(["evaluate", str(tmp_path / "image.npy"), "--metrics", "fraction,permeability", "-o", str(out)])
+        == 0
+    )
+    data = json.loads(out.read_text())
+    reason = "permeability needs a 3D volume; this input is a 2D image"
+    assert data["permeability"] == {"per_axis": [], "reason": reason}
+    assert data["notes"] == [reason] and data["converged"] is True
+    assert f"note: volume: {reason}" in capsys.readouterr().out
+
+
+def test_default_rmax_adapts_to_the_volume(tmp_path, volume_file):
+    path, _ = volume_file  # 24 × 26 × 28: r_max 23
+    out = tmp_path / "m.json"
+    assert main(["evaluate", str(path), "--metrics", "fraction,s2,lineal_path", "-o", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["r_max"] == 23 and data["s2"]["r"] == list(range(24))
+
+
+def test_volume_without_the_phase_beside_a_reference(tmp_path, capsys):
+    # a reconstruction that lost a phase of its reference is evaluated (fraction 0, a note), not refused;
+    # without a reference, a phase the volume lacks is bad input (test_bad_input_is_one_clear_line)
+    rng = np.random.default_rng(4)
+    np.save(tmp_path / "lost.npy", (rng.random((10, 10, 10)) < 0.5).astype(np.uint8))  # labels 0, 1
+    np.save(tmp_path / "ref.npy", rng.integers(0, 3, size=(10, 10, 10)).astype(np.uint8))  # labels 0, 1, 2
+    out = tmp_path / "m.json"
+    args = ["evaluate", str(tmp_path / "lost.npy"), "--reference", str(tmp_path / "ref.npy"), "--phase", "2"]
+    assert main([*args, "-o", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["fraction"] == 0.0 and "phase=2 does not occur" in data["notes"][0]
+    assert data["comparison"]["fraction_error"] == pytest.approx(-data["reference"]["fraction"], abs=0)
+    assert "note: volume: phase=2 does not occur" in capsys.readouterr().out
+    assert main(["evaluate", str(tmp_path / "lost.npy"), "--phase", "2", "-o", str(out), "--force"]) == 2
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_internal_error_exits_70(tmp_path, capsys, monkeypatch, debug):
+    import physics
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(physics, "evaluate", broken)
+    if debug:
+        monkeypatch.setenv("SWNN_DEBUG", "1")
+    else:
+        monkeypatch.delenv("SWNN_DEBUG", raising=False)
+    np.save(tmp_path / "v.npy", np.eye(8, dtype=np.uint8)[None].repeat(8, axis=0))
+    out = tmp_path / "m.json"
+    assert main(["evaluate", str(tmp_path / "v.npy"), "-o", str(out)]) == 70
+    err = capsys.readouterr().err
+    assert err.startswith("swnn evaluate: internal error: RuntimeError: boom (please report")
+    assert ("Traceback" in err) == debug
+    assert not out.exists()
+
+
+def test_help_documents_exit_statuses_and_solver_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for line in (
+        "0   ok",
+        "2   bad input",
+        "3   a solver did not converge",
+        "4   not comparable",
+        "70  internal",
+    ):
+        assert line in text
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--max-steps", "--tau", "--permeability-tol", "--max-iterations", "--conductivity-tol"):
+        assert option in text
