@@ -9,6 +9,7 @@ the model's fixed statistics and labels come from the model's fixed threshold.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -16,10 +17,11 @@ import numpy as np
 import torch
 
 from swnn._device import autocast, resolve_device, resolve_precision
+from swnn._version import __version__
 from swnn.model import TrainedModel
 from swnn.noise import NoiseField, NoiseTransform
 
-__all__ = ["GenerationSettings", "generate", "iter_blocks", "logits_to_labels"]
+__all__ = ["GenerationSettings", "generate", "iter_blocks", "logits_to_labels", "provenance"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,51 @@ def logits_to_labels(logits: torch.Tensor, model: TrainedModel, precision: str =
     if model.network.n_phases == 2:
         return (logits[:, 0] > model.threshold_for(precision)).to(torch.uint8)
     return logits.argmax(dim=1).to(torch.uint8)
+
+
+def provenance(
+    model: TrainedModel,
+    *,
+    settings: GenerationSettings,
+    sample: int,
+    model_path: str | os.PathLike,
+    voxel_size: float | None = None,
+) -> dict:
+    """The provenance of one generated volume, written into its JSON sidecar by :class:`swnn.io.VolumeWriter`.
+
+    Parameters
+    ----------
+    model : TrainedModel
+    settings : GenerationSettings
+        With a resolved ``precision`` (``fp32`` or ``bf16``): the threshold recorded is the one calibrated for it.
+    sample : int
+    model_path : path
+        The model file, recorded as given.
+    voxel_size : float or None
+        Metres per voxel, when known.
+
+    Returns
+    -------
+    dict
+        ``seed``, ``sample``, ``model``, ``model_sha256``, ``swnn_version``, ``n_phases``, ``phase``,
+        ``threshold`` (None for more than two phases), ``voxel_size``, ``block``, ``precision`` and
+        ``reference`` (the name the model was trained on); the writer adds ``shape``, ``dtype`` and ``format``.
+    """
+    n_phases = model.network.n_phases
+    return {
+        "seed": settings.seed,
+        "sample": sample,
+        "model": str(model_path),
+        "model_sha256": model.metadata.get("model_sha256"),
+        "swnn_version": __version__,
+        "n_phases": n_phases,
+        "phase": model.metadata.get("phase", 1),
+        "threshold": model.threshold_for(settings.precision) if n_phases == 2 else None,
+        "voxel_size": voxel_size,
+        "block": settings.block,
+        "precision": settings.precision,
+        "reference": model.metadata.get("reference", {}).get("name"),
+    }
 
 
 @torch.no_grad()

@@ -65,11 +65,12 @@ def _study_text(extra_conditions: str = "") -> str:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _fixed_solver_tags():
-    # Physics results are cached under a hash of the solver's source, so that a changed solver is rerun; fixed
-    # here so that an edit of physics/ while these tests run does not change what they find cached.
+def _fixed_code_tags():
+    # Models, samples and physics results are cached under a hash of the sources they depend on (swnn/,
+    # physics/), so that changed code is rerun; fixed here so that an edit of those folders while these tests
+    # run does not change what they find cached.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("reports.study._code_tag", lambda module: "fixed")
+        patch.setattr("reports.study.cache._code_tag", lambda module: "fixed")
         yield patch
 
 
@@ -348,7 +349,7 @@ def test_a_changed_solver_recomputes_only_its_results(tiny, tmp_path, monkeypatc
     (tmp_path / "s.toml").write_text(_study_text())
     # the conductivity solver was edited, the permeability solver was not
     monkeypatch.setattr(
-        "reports.study._code_tag",
+        "reports.study.cache._code_tag",
         lambda module: "edited" if module.__name__.endswith("conductivity") else "fixed",
     )
     calls = _count_calls(monkeypatch)
@@ -356,6 +357,52 @@ def test_a_changed_solver_recomputes_only_its_results(tiny, tmp_path, monkeypatc
     assert calls == {"train": 0, "generate": 0}
     rerun = {e["group"] for e in result.summary["timings"]["evaluations"] if not e["cached"]}
     assert rerun == {"conductivity"}
+
+
+def test_a_changed_generator_regenerates_the_samples_not_the_models(tiny, tmp_path, monkeypatch):
+    _, output = tiny
+    copy = tmp_path / "out"
+    shutil.copytree(output, copy)
+    for name in ("volume.npy", "image.npy"):
+        shutil.copy(output.parent / name, tmp_path / name)
+    (tmp_path / "s.toml").write_text(_study_text())
+    # the generator's sources were edited, the trainer's were not
+    monkeypatch.setattr(
+        "reports.study.cache._code_tag",
+        lambda module: "edited" if module.__name__ == "swnn.generation" else "fixed",
+    )
+    calls = _count_calls(monkeypatch)
+    result = run_study(load_study(tmp_path / "s.toml"), copy, progress=False, device="cpu")
+    assert calls == {"train": 0, "generate": 3}  # the 3 samples, each measured anew
+    timings = result.summary["timings"]
+    assert all(m["cached"] for m in timings["models"]) and not any(s["cached"] for s in timings["samples"])
+    assert not any(e["cached"] for e in timings["evaluations"])
+
+
+def test_study_samples_carry_the_provenance_of_swnn_generate(tiny, tmp_path):
+    from swnn.io import sidecar_path
+
+    _, output = tiny
+    runs = {
+        (r["reference"], r["condition"]): r for r in json.loads((output / "study.json").read_text())["runs"]
+    }
+    run = runs[("volume", "stochastic")]
+    model = output / "cache" / "models" / f"{run['model']}.pt"
+    sample = output / "cache" / "samples" / f"{run['samples'][0]}.npy"
+    ours = json.loads(sidecar_path(sample).read_text())
+    generated = tmp_path / "generated.npy"
+    argv = ["generate", str(model), "-o", str(generated), "--size", "24", "--seed", "0", "--device", "cpu"]
+    assert main([*argv, "--quiet"]) == 0
+    theirs = json.loads(sidecar_path(generated).read_text())
+    assert set(ours) == set(theirs)
+    expected = {"seed", "sample", "model_sha256", "swnn_version", "block", "precision", "reference"}
+    assert expected | {"voxel_size", "shape", "dtype", "format"} <= set(ours)
+    # the same model file, seed, sample index and precision: the same provenance, and the same voxels
+    assert ours == theirs
+    np.testing.assert_array_equal(np.load(sample), np.load(generated))
+    # the voxel size of the study file is recorded where the reference has one
+    image = output / "cache" / "samples" / f"{runs[('image', 'stochastic')]['samples'][0]}.npy"
+    assert json.loads(sidecar_path(image).read_text())["voxel_size"] == 2e-6
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,0 +1,113 @@
+"""The references of a study, loaded and checked against its conditions before any work."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .settings import ReferenceSettings, Study
+
+__all__ = ["LoadedReference", "central_crop", "prepare_study"]
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedReference:
+    """A reference of a study, loaded.
+
+    Attributes
+    ----------
+    settings : ReferenceSettings
+    training_input : list of ndarray of shape (H, W), or ndarray of shape (Z, Y, X)
+        What :func:`swnn.training.train` receives: the 2D sections, or a 3D volume (trained axis by axis).
+    truth : ndarray of shape (Z, Y, X) or (H, W)
+        What samples are compared with: the 3D ground truth, or the 2D image.
+    n_phases : int
+    sha256 : str
+        Hash of ``truth`` (shape, dtype and bytes).
+    target_fractions : dict
+        Condition -> the model's target fraction (η, or the training image's fraction when stochastic).
+    """
+
+    settings: ReferenceSettings
+    training_input: Any
+    truth: np.ndarray
+    n_phases: int
+    sha256: str
+    target_fractions: dict
+
+    @property
+    def has_volume(self) -> bool:
+        return self.truth.ndim == 3
+
+
+def _hash_array(array: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    array = np.ascontiguousarray(array)
+    digest.update(f"{array.shape}{array.dtype}".encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def central_crop(volume: np.ndarray, size: int) -> np.ndarray:
+    """The central ``size``-sided block of ``volume`` (the whole axis where it is shorter)."""
+    index = tuple(
+        slice(max(0, (n - size) // 2), max(0, (n - size) // 2) + min(n, size)) for n in volume.shape
+    )
+    return np.ascontiguousarray(volume[index])
+
+
+def prepare_study(study: Study) -> list[LoadedReference]:
+    """Load every reference and check every condition (phase present, target fraction reachable, r_max).
+
+    Raises one ``ValueError`` / ``FileNotFoundError`` naming the reference and the condition; nothing is
+    trained or written.
+    """
+    import torch
+
+    from swnn.references import load_reference
+    from swnn.training import prepare_target
+
+    config = study.training_config()
+    loaded = []
+    for ref in study.references:
+        reference = load_reference(
+            ref.source, threshold=ref.threshold, shape=ref.raw_shape, dtype=ref.raw_dtype
+        )
+        where = f"{study.source}: reference {ref.name!r}"
+        if not 0 <= ref.phase < reference.n_phases:
+            raise ValueError(
+                f"{where}: phase {ref.phase} is not one of its labels 0..{reference.n_phases - 1}"
+            )
+        builtin = ref.source.startswith("builtin:")
+        truth = reference.volume if reference.volume is not None else reference.image
+        if not (truth == ref.phase).any():
+            raise ValueError(f"{where}: phase {ref.phase} does not occur in it")
+        if study.r_max >= min(truth.shape):
+            raise ValueError(
+                f"{where}: r_max = {study.r_max} must be smaller than its smallest side {min(truth.shape)}"
+            )
+        # as `swnn train`: a 3D file trains each axis on its own sections, a built-in on its 2D section
+        training_input = (
+            reference.volume if (reference.volume is not None and not builtin) else list(reference.images)
+        )
+        targets = {}
+        for condition in ref.conditions:
+            try:
+                target = prepare_target(
+                    training_input,
+                    config,
+                    n_phases=reference.n_phases,
+                    phase=ref.phase,
+                    target_fraction=condition.target_fraction,
+                    generator=torch.Generator().manual_seed(0),
+                )
+            except ValueError as exc:
+                raise ValueError(f"{where}, condition {condition.label}: {exc}") from None
+            targets[condition] = target.target_fraction
+        loaded.append(
+            LoadedReference(ref, training_input, truth, reference.n_phases, _hash_array(truth), targets)
+        )
+    return loaded
