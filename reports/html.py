@@ -26,6 +26,7 @@ pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; 
 """
 
 _GROUPS = (
+    ("ensembles", "Ensembles against the truth's own spread"),
     ("sections", "Sections in three directions"),
     ("curves", "Two-point probability and lineal path"),
     ("properties", "Effective properties"),
@@ -39,7 +40,15 @@ _FILES = (
         "metrics.csv",
         "tidy table, one row per reference × condition × (reference or sample) × metric (× axis)",
     ),
-    ("study.json", "settings, resolved training configuration, versions, device, timings, notes"),
+    (
+        "summary.csv",
+        "one row per reference × condition × metric × axis: n, mean, std, 95% CI of the samples and of the "
+        "truth pieces, the test of agreement",
+    ),
+    (
+        "study.json",
+        "settings, truth plans, regression power, resolved training configuration, versions, timings",
+    ),
     ("figures/*.png", "the figures above, one PNG each"),
     ("cache/", "finished models, samples (.npy) and evaluations, reused by a rerun"),
 )
@@ -123,7 +132,65 @@ def _image(path) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{_escape(path.name)}">'
 
 
-def render(summary: Mapping, frame, figures: Sequence, timing_rows: Sequence[Mapping]) -> str:
+def _summary_table(table) -> str:
+    headers = [
+        "reference",
+        "condition",
+        "metric",
+        "axis",
+        "n",
+        "mean",
+        "95% CI",
+        "truth n",
+        "truth mean",
+        "truth 95% CI",
+        "p",
+        "verdict",
+    ]
+    rows = []
+    for row in table.itertuples(index=False):
+        axis = "" if row.axis is None or (isinstance(row.axis, float) and math.isnan(row.axis)) else row.axis
+        try:
+            axis = "" if axis == "" or axis is None or str(axis) == "<NA>" else int(axis)
+        except (TypeError, ValueError):
+            axis = ""
+        digits = 3 if abs(float(row.mean)) >= 10 else 4 if math.isfinite(float(row.mean)) else 4
+        rows.append(
+            [
+                row.reference,
+                row.condition,
+                row.metric,
+                axis,
+                "" if str(row.n) == "<NA>" else row.n,
+                _number(float(row.mean), digits),
+                f"{_number(float(row.ci_low), digits)} … {_number(float(row.ci_high), digits)}",
+                "" if str(row.truth_n) == "<NA>" else row.truth_n,
+                _number(float(row.truth_mean), digits),
+                f"{_number(float(row.truth_ci_low), digits)} … {_number(float(row.truth_ci_high), digits)}",
+                _number(float(row.pvalue), 3),
+                "" if not isinstance(row.verdict, str) else row.verdict,
+            ]
+        )
+    return _table(headers, rows, text_columns=3)
+
+
+def _power_table(rows: Sequence[Mapping]) -> str:
+    body = [
+        [
+            r["run"],
+            r["metric"],
+            r["n"],
+            f"{100 * r['power']:.0f}%",
+            "—" if r.get("samples_needed") is None else r["samples_needed"],
+        ]
+        for r in rows
+    ]
+    return _table(["run", "measure", "samples", "power", "samples for 90%"], body, text_columns=2)
+
+
+def render(
+    summary: Mapping, frame, figures: Sequence, timing_rows: Sequence[Mapping], summary_table=None
+) -> str:
     """The report as one HTML string.
 
     Parameters
@@ -168,6 +235,34 @@ def render(summary: Mapping, frame, figures: Sequence, timing_rows: Sequence[Map
         "(its central crop of the samples' size).</p>"
     )
     parts.append(_fidelity_table(summary, frame))
+    if summary_table is not None and len(summary_table):
+        parts.append("<h2>Samples against the truth</h2>")
+        truth = summary.get("truth", {})
+        if truth:
+            parts.append(
+                "<p>The truth of each reference with a 3D volume is "
+                + "; ".join(
+                    f"{_escape(name)}: {_escape(plan['description'])}" for name, plan in truth.items()
+                )
+                + ". Each piece is evaluated like a sample.</p>"
+            )
+        parts.append(
+            "<p>n values per row; mean with its 95% confidence interval (Student's t; exact Clopper–Pearson for "
+            "the percolation probability); <i>p</i> of Welch's two-sided test of equal means (Fisher's exact "
+            "test for the percolation probability); verdict <i>agrees</i> for p ≥ 0.05. Controlled conditions "
+            "are shown beside the uncontrolled truth without a verdict. ln k is over the pieces and samples "
+            "with a flow path, k in voxel².</p>"
+        )
+        parts.append(_summary_table(summary_table))
+    if summary.get("regress_power"):
+        parts.append("<h2>Power of a regression check</h2>")
+        parts.append(
+            "<p>For each checked measure, the probability that <code>swnn regress</code> against this study as "
+            "the baseline catches a degradation of one tolerance in a rerun with as many samples (family "
+            "false-alarm probability 1%, Holm; see <code>reports.regress</code>), and the samples per run "
+            "that would give 90%.</p>"
+        )
+        parts.append(_power_table(summary["regress_power"]))
     for group, heading in _GROUPS:
         members = [f for f in figures if f.group == group]
         if not members and group != "timings":

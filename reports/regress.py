@@ -1,35 +1,36 @@
-"""Regression check of a study's fidelity against a stored baseline (``swnn regress``).
+"""Regression check of a study's fidelity against a stored baseline (``swnn regress``), with known error rates.
 
-From a study folder's ``metrics.csv``, :func:`fidelity_summary` takes, per reference × condition, the mean over
-samples of:
+A baseline (:func:`write_baseline`) stores, per reference × condition, the per-sample values of each checked
+measure of a study folder's ``metrics.csv``, the tolerances and the study's design. :func:`check` compares a
+study with it measure by measure:
 
-- ``fraction_error``: |sample fraction − target| (the target is η, or the training image's fraction);
-- ``s2_rmse`` and ``lineal_path_rmse``: against the 3D ground truth (or the 2D image);
-- ``conductivity_ratio`` and ``permeability_ratio``: sample property / reference property (over the axes).
+- ``fraction_error`` (sample fraction − target; worse: its mean moves away from 0), ``conductivity_ratio``
+  and ``permeability_ratio`` (ln of the sample's property over the reference's; permeability over the samples
+  that percolate; worse: the mean moves away from 0) are tested for a shift either way (two-sided Welch t);
+- ``s2_rmse`` and ``lineal_path_rmse`` are tested for growth (one-sided Welch t);
+- ``percolation_probability`` (the fraction of samples with a flow path) for a change of proportion (Fisher's
+  exact test).
 
-:func:`check` compares them with a baseline written by :func:`write_baseline`. An error measure regresses when
-it grows by more than its tolerance; a ratio regresses when its distance from 1, measured as |ln ratio|, grows
-by more than its tolerance. A measure that improves by more than the tolerance is reported, not failed (time to
-update the baseline). A run or measure of the baseline that the study lacks, or a NaN, is a regression.
+**Rule.** A measure regresses when (a) its difference from the baseline is significant at the Holm-adjusted
+level of a family false-alarm probability of :data:`ALPHA` (1%) over all judged measures, (b) the estimated
+difference exceeds half its tolerance, and (c) it goes the worse way. Half, not the whole tolerance: a change
+of exactly one tolerance then fires with the probability the power states, whereas a threshold at the
+tolerance itself would catch it only half of the time; a significant but small change (other hardware,
+another training run) stays below it.
 
-A ratio is judged only when it is steadier than its tolerance. The value checked is the mean of the samples,
-whose own uncertainty is about half the spread between them; where the samples of the study or of the baseline
-spread by more than twice the tolerance in |ln(largest/smallest)| (a sample with no flow path beside one with
-flow spreads infinitely), a change of one tolerance cannot be told from chance, and the ratio is reported as
-*unsteady*, not failed. This is the permeability of samples near their percolation threshold: the default
-study's sandstone (φ ≈ 0.20, 64³ samples) gave permeability ratios {0.36, 0}, {0, 0} and {0.033, 0.023} in
-three runs of nearly the same code. The error measures (fractions, RMSEs) vary far less between samples
-and are always judged.
+**Power.** For each measure, the probability that the rule fires when the measure degrades by one tolerance
+is computed from the baseline's spread and both sample counts, at the Bonferroni level ALPHA/m (Holm's power is
+at least that). A measure whose power is under :data:`POWER` (90%) is reported as *not judged, power X%* and
+left out of the family; nothing is passed silently. More samples, not wider tolerances, raise it.
 
-Default tolerances (:data:`TOLERANCES`), stored in each baseline so that they travel with it. They are meant to
-pass a rerun of the same study on another machine (fp32/bf16, thread count and BLAS change the trained weights a
-little) and to fail a change that makes the reconstruction visibly worse; for the default study (64³ samples,
-two per model) they are about three times the spread between its samples:
+A study is *comparable* with a baseline when it has the same runs (reference × condition), the same checked
+measures and the same sample side in voxels; the number of samples may differ (the power says what it buys),
+and so may the code version and the training settings (that is what is checked). :func:`check` raises
+:class:`NotComparable` otherwise (``swnn regress`` exits with status 4).
 
-- ``fraction_error`` 0.01 (a 64³ sample's fraction varies by about ±0.005 with its structure);
-- ``s2_rmse`` 0.005 and ``lineal_path_rmse`` 0.01 (the README's fidelity is S2 RMSE ≈ 0.01 at 128³);
-- ``conductivity_ratio`` 0.10 and ``permeability_ratio`` 0.25 in |ln ratio| (10 % and 28 %; permeability
-  varies roughly as the cube of the open fraction, so it moves most between samples).
+Tolerances (:data:`TOLERANCES`, stored in each baseline): ``fraction_error`` 0.01, ``s2_rmse`` 0.005,
+``lineal_path_rmse`` 0.01, ``conductivity_ratio`` 0.10 and ``permeability_ratio`` 0.25 in ln (10% and 28%),
+``percolation_probability`` 0.20.
 """
 
 from __future__ import annotations
@@ -42,18 +43,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from reports import statistics
+
 __all__ = [
+    "ALPHA",
     "BASELINE_FORMAT",
+    "POWER",
     "TOLERANCES",
     "Change",
+    "NotComparable",
     "RegressionReport",
     "check",
-    "fidelity_summary",
-    "sample_spread",
+    "measure_values",
+    "planned_power",
     "write_baseline",
 ]
 
-BASELINE_FORMAT = "swnn-regress-baseline/1"
+BASELINE_FORMAT = "swnn-regress-baseline/2"
+
+ALPHA = 0.01
+"""Family false-alarm probability of a check on an unchanged code (Holm over the judged measures)."""
+
+POWER = 0.90
+"""Smallest probability of catching a one-tolerance degradation for a measure to be judged."""
 
 TOLERANCES: dict[str, float] = {
     "fraction_error": 0.01,
@@ -61,10 +75,22 @@ TOLERANCES: dict[str, float] = {
     "lineal_path_rmse": 0.01,
     "conductivity_ratio": 0.10,
     "permeability_ratio": 0.25,
+    "percolation_probability": 0.20,
 }
-"""Allowed growth of each measure (ratios: of |ln ratio|); see the module docstring."""
+"""The change of each measure that counts as a degradation (ratios: of ln ratio); see the module docstring."""
 
-_RATIOS = ("conductivity_ratio", "permeability_ratio")
+_KIND = {
+    "fraction_error": "shift",
+    "s2_rmse": "growth",
+    "lineal_path_rmse": "growth",
+    "conductivity_ratio": "shift",
+    "permeability_ratio": "shift",
+    "percolation_probability": "proportion",
+}
+
+
+class NotComparable(ValueError):
+    """The study and the baseline measure different things (runs, measures or sample side)."""
 
 
 def _read_metrics(study_dir: Path):
@@ -78,84 +104,128 @@ def _read_metrics(study_dir: Path):
     return pd.read_csv(path)
 
 
-def _groups(frame):
+def measure_values(frame) -> dict[str, dict[str, list[float]]]:
+    """Per ``"reference / condition"`` and checked measure, the per-sample values that are tested.
+
+    ``fraction_error``, ``s2_rmse``, ``lineal_path_rmse``: one value per sample. ``conductivity_ratio`` and
+    ``permeability_ratio``: ln of the ratio, one value per sample and axis of the physics (a permeability of
+    zero is left out here and counted by ``percolation_probability``: 1.0 for a sample and axis with flow,
+    0.0 without).
+    """
     samples = frame[frame["role"] == "sample"]
+    out: dict[str, dict[str, list[float]]] = {}
     for (reference, condition), group in samples.groupby(["reference", "condition"], sort=False):
-        for metric in TOLERANCES:
-            rows = group.loc[group["metric"] == metric, "value"].astype(float)
-            if not rows.empty:
-                yield f"{reference} / {condition}", metric, rows
+        run = out.setdefault(f"{reference} / {condition}", {})
+        for metric in ("fraction_error", "s2_rmse", "lineal_path_rmse"):
+            values = group.loc[group["metric"] == metric, "value"].astype(float).to_numpy()
+            if values.size:
+                run[metric] = [float(v) for v in values]
+        ratios = group.loc[group["metric"] == "conductivity_ratio", "value"].astype(float).to_numpy()
+        if ratios.size:
+            run["conductivity_ratio"] = [math.log(v) for v in ratios if v > 0]
+        k = group.loc[group["metric"] == "permeability_ratio", "value"].astype(float).to_numpy()
+        if k.size:
+            run["permeability_ratio"] = [math.log(v) for v in k if v > 0]
+            run["percolation_probability"] = [1.0 if v > 0 else 0.0 for v in k if math.isfinite(v)]
+    return out
 
 
-def fidelity_summary(frame) -> dict[str, dict[str, float]]:
-    """Per ``"reference / condition"``, the mean over samples of the checked measures (see module docstring)."""
-    summary: dict[str, dict[str, float]] = {}
-    for run, metric, rows in _groups(frame):
-        value = float(rows.abs().mean()) if metric == "fraction_error" else float(rows.mean())
-        summary.setdefault(run, {})[metric] = value
-    return summary
+def _worse_direction(metric: str, baseline: np.ndarray) -> float:
+    """+1 when larger is worse, −1 when smaller is worse; for a shift, away from 0 seen from the baseline."""
+    if _KIND[metric] == "growth":
+        return 1.0
+    if _KIND[metric] == "proportion":
+        return -1.0  # losing flow paths
+    mean = float(np.mean(baseline)) if baseline.size else 0.0
+    return 1.0 if mean >= 0 else -1.0
 
 
-def sample_spread(frame) -> dict[str, dict[str, float]]:
-    """Per run and measure, the spread between its samples in the measure's scale (see module docstring)."""
-    spreads: dict[str, dict[str, float]] = {}
-    for run, metric, rows in _groups(frame):
-        values = [float(v) for v in (rows.abs() if metric == "fraction_error" else rows)]
-        if metric in _RATIOS:  # spread of ln(ratio); a zero beside a non-zero ratio spreads infinitely
-            logs = [math.log(v) if v > 0 else -math.inf for v in values]
-            spread = 0.0 if max(logs) == min(logs) else max(logs) - min(logs)
-        else:
-            spread = max(values) - min(values)
-        spreads.setdefault(run, {})[metric] = spread
-    return spreads
+def planned_power(
+    metric: str, baseline: np.ndarray, *, n_study: int, alpha: float, tolerance: float | None = None
+) -> float:
+    """Probability that the rule catches a one-tolerance degradation of ``metric`` (see the module docstring).
 
-
-def _distance(metric: str, value: float) -> float:
-    """What must not grow: the value for errors, |ln value| for ratios."""
-    if metric in _RATIOS:
-        return abs(math.log(value)) if value > 0 else math.inf
-    return value
+    ``baseline`` holds the baseline's per-sample values; its spread stands for the study's too.
+    """
+    baseline = np.asarray(baseline, dtype=float)
+    tolerance = TOLERANCES[metric] if tolerance is None else tolerance
+    n_baseline = int(baseline.size)
+    if n_baseline < 2 or n_study < 2:
+        return 0.0
+    if _KIND[metric] == "proportion":
+        return statistics.proportion_power(
+            p_baseline=float(baseline.mean()),
+            n_study=n_study,
+            n_baseline=n_baseline,
+            tolerance=tolerance,
+            alpha=alpha,
+        )
+    sigma = float(np.std(baseline, ddof=1))
+    return statistics.power(
+        sigma_study=sigma,
+        n_study=n_study,
+        sigma_baseline=sigma,
+        n_baseline=n_baseline,
+        tolerance=tolerance,
+        alpha=alpha,
+        alternative="greater" if _KIND[metric] == "growth" else "two-sided",
+    )
 
 
 @dataclass(frozen=True)
 class Change:
-    """One checked measure.
+    """One checked measure of one run.
 
     Attributes
     ----------
     run, metric : str
     baseline, value : float
-        ``value`` is NaN when the study lacks the measure.
+        Means over samples (NaN when there are none); ln ratios for the ratios.
+    n_baseline, n_study : int
     tolerance : float
+    power : float
+        Probability of catching a one-tolerance degradation at the family's Bonferroni level.
+    pvalue : float
+        Of the test of a difference (NaN when not judged).
     status : str
-        ``ok``, ``regressed``, ``improved``, ``missing`` or ``unsteady`` (a ratio whose samples spread more
-        than twice the tolerance, in the study or the baseline: not judged).
-    spread : float
-        The larger of the study's and the baseline's spread between samples (NaN when unknown).
+        ``ok``, ``regressed``, ``improved`` (significant, beyond half the tolerance, the better way) or
+        ``not judged`` (power under :data:`POWER`).
     """
 
     run: str
     metric: str
     baseline: float
     value: float
+    n_baseline: int
+    n_study: int
     tolerance: float
-    status: str
-    spread: float = math.nan
+    power: float
+    pvalue: float = math.nan
+    status: str = "ok"
 
     def line(self) -> str:
-        if self.status == "missing":
-            return f"{self.run:<28} {self.metric:<20} baseline {self.baseline:.4g}, missing from the study"
-        if self.status == "unsteady":
-            return (
-                f"{self.run:<28} {self.metric:<20} {self.baseline:.4g} -> {self.value:.4g} "
-                f"(samples spread {self.spread:.3g}, more than twice the tolerance {self.tolerance:g})"
-            )
-        scale = "|ln ratio|" if self.metric in _RATIOS else "change"
-        delta = _distance(self.metric, self.value) - _distance(self.metric, self.baseline)
-        return (
-            f"{self.run:<28} {self.metric:<20} {self.baseline:.4g} -> {self.value:.4g} "
-            f"({scale} {delta:+.4f}, tolerance {self.tolerance:g})"
+        scale = " (ln)" if self.metric.endswith("_ratio") else ""
+        text = (
+            f"{self.run:<28} {self.metric + scale:<28} {self.baseline:+.4g} (n={self.n_baseline}) -> "
+            f"{self.value:+.4g} (n={self.n_study}), tolerance {self.tolerance:g}, power {self.power:.0%}"
         )
+        if math.isfinite(self.pvalue):
+            text += f", p = {self.pvalue:.2g}"
+        return text
+
+    def to_dict(self) -> dict:
+        return {
+            "run": self.run,
+            "metric": self.metric,
+            "baseline": self.baseline,
+            "value": self.value,
+            "n_baseline": self.n_baseline,
+            "n_study": self.n_study,
+            "tolerance": self.tolerance,
+            "power": self.power,
+            "pvalue": self.pvalue,
+            "status": self.status,
+        }
 
 
 @dataclass(frozen=True)
@@ -165,10 +235,12 @@ class RegressionReport:
     Attributes
     ----------
     passed : bool
-        No measure regressed and none is missing.
+        No judged measure regressed.
     changes : list of Change
     extra : list of str
         Runs of the study that the baseline does not hold (not checked).
+    alpha : float
+        Family false-alarm probability (Holm).
     """
 
     passed: bool
@@ -176,31 +248,52 @@ class RegressionReport:
     extra: list = field(default_factory=list)
     study: str = ""
     baseline: str = ""
+    alpha: float = ALPHA
 
     def text(self) -> str:
         """What moved, readable in a terminal."""
-        bad = [c for c in self.changes if c.status in ("regressed", "missing")]
-        better = [c for c in self.changes if c.status == "improved"]
-        unsteady = [c for c in self.changes if c.status == "unsteady"]
+        groups = {
+            "REGRESSED:": "regressed",
+            "improved (significant; consider updating the baseline):": "improved",
+            f"not judged (power to catch a one-tolerance degradation under {POWER:.0%}):": "not judged",
+        }
         lines = [f"study {self.study} against baseline {self.baseline}"]
-        if bad:
-            lines.append("REGRESSED:")
-            lines += [f"  {c.line()}" for c in bad]
-        if better:
-            lines.append("improved beyond tolerance (consider updating the baseline):")
-            lines += [f"  {c.line()}" for c in better]
-        if unsteady:
-            lines.append("unsteady, not judged (the samples disagree by more than twice the tolerance):")
-            lines += [f"  {c.line()}" for c in unsteady]
+        for title, status in groups.items():
+            chosen = [c for c in self.changes if c.status == status]
+            if chosen:
+                lines.append(title)
+                lines += [f"  {c.line()}" for c in chosen]
+        judged = [c for c in self.changes if c.status != "not judged"]
+        if judged:
+            lines.append("judged:")
+            lines += [f"  {c.line()}" for c in judged if c.status == "ok"]
         if self.extra:
             lines.append(f"not in the baseline (not checked): {', '.join(self.extra)}")
-        ok = sum(c.status == "ok" for c in self.changes)
+        count = {
+            s: sum(c.status == s for c in self.changes) for s in ("regressed", "ok", "improved", "not judged")
+        }
         verdict = "FAILED" if not self.passed else "passed"
         lines.append(
-            f"{verdict}: {len(bad)} regressed or missing, {ok} within tolerance, {len(better)} improved"
-            + (f", {len(unsteady)} unsteady" if unsteady else "")
+            f"{verdict}: {count['regressed']} regressed, {count['ok']} unchanged, {count['improved']} improved, "
+            f"{count['not judged']} not judged; family false-alarm probability {self.alpha:.0%} (Holm), "
+            f"power ≥ {POWER:.0%} for every judged measure"
         )
         return "\n".join(lines)
+
+
+def _design(study_dir: Path) -> dict:
+    study_json = study_dir / "study.json"
+    if not study_json.is_file():
+        return {}
+    data = json.loads(study_json.read_text())
+    settings = data.get("settings", {})
+    return {
+        "study": data.get("name"),
+        "versions": data.get("versions"),
+        "device": data.get("device"),
+        "size": settings.get("size"),
+        "samples": settings.get("samples"),
+    }
 
 
 def write_baseline(
@@ -210,36 +303,23 @@ def write_baseline(
     tolerances: Mapping[str, float] | None = None,
     force: bool = False,
 ) -> Path:
-    """Store the fidelity summary of the study in ``study_dir`` as a baseline JSON at ``path``."""
+    """Store the per-sample values of the checked measures of the study in ``study_dir`` as a baseline."""
     from swnn.io import atomic_write
 
     study_dir, path = Path(study_dir), Path(path)
-    frame = _read_metrics(study_dir)
-    summary = fidelity_summary(frame)
-    info = {}
-    study_json = study_dir / "study.json"
-    if study_json.is_file():
-        data = json.loads(study_json.read_text())
-        info = {"study": data.get("name"), "versions": data.get("versions"), "device": data.get("device")}
+    values = measure_values(_read_metrics(study_dir))
     baseline = {
         "format": BASELINE_FORMAT,
-        **info,
+        **_design(study_dir),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "alpha": ALPHA,
+        "power": POWER,
         "tolerances": dict(tolerances or TOLERANCES),
-        "runs": summary,
-        "spreads": _finite(sample_spread(frame)),
+        "runs": values,
     }
     with atomic_write(path, force=force) as tmp:
         Path(tmp).write_text(json.dumps(baseline, indent=1) + "\n")
     return path
-
-
-def _finite(spreads: dict) -> dict:
-    """JSON has no infinity: an infinite spread (flow in one sample, none in another) is stored as null."""
-    return {
-        run: {m: (v if math.isfinite(v) else None) for m, v in measures.items()}
-        for run, measures in spreads.items()
-    }
 
 
 def _read_baseline(path: Path) -> dict:
@@ -250,36 +330,143 @@ def _read_baseline(path: Path) -> dict:
     except ValueError as exc:
         raise ValueError(f"baseline {path} is not valid JSON ({exc})") from None
     if not isinstance(baseline, dict) or baseline.get("format") != BASELINE_FORMAT:
-        raise ValueError(f"baseline {path} is not a {BASELINE_FORMAT} file")
+        found = baseline.get("format") if isinstance(baseline, dict) else None
+        raise NotComparable(
+            f"baseline {path} is not a {BASELINE_FORMAT} file (found {found!r}); rewrite it from a study "
+            "with --write-baseline"
+        )
     return baseline
 
 
+def _comparable(stored: dict, values: dict, design: dict, study_dir: Path, baseline: Path) -> None:
+    problems = []
+    missing = [run for run in stored["runs"] if run not in values]
+    if missing:
+        problems.append(f"runs of the baseline missing from the study: {', '.join(missing)}")
+    for run, measures in stored["runs"].items():
+        lacking = [m for m in measures if m not in values.get(run, {})]
+        if run in values and lacking:
+            problems.append(f"{run}: measures missing from the study: {', '.join(lacking)}")
+    if stored.get("size") is not None and design.get("size") is not None and stored["size"] != design["size"]:
+        problems.append(f"sample side {design['size']} voxels, the baseline's is {stored['size']}")
+    if problems:
+        raise NotComparable(
+            f"study {study_dir} is not comparable with baseline {baseline}: " + "; ".join(problems)
+        )
+
+
 def check(study_dir: str | os.PathLike, baseline: str | os.PathLike) -> RegressionReport:
-    """Compare the study in ``study_dir`` with the baseline file (its tolerances, else :data:`TOLERANCES`)."""
+    """Compare the study in ``study_dir`` with the baseline file (see the module docstring for the rule).
+
+    Raises
+    ------
+    NotComparable
+        When the study and the baseline do not hold the same runs, measures and sample side.
+    """
     study_dir, baseline_path = Path(study_dir), Path(baseline)
     stored = _read_baseline(baseline_path)
-    frame = _read_metrics(study_dir)
-    summary = fidelity_summary(frame)
-    spreads = sample_spread(frame)
-    stored_spreads = stored.get("spreads", {})  # absent from baselines written before it was stored
+    values = measure_values(_read_metrics(study_dir))
+    _comparable(stored, values, _design(study_dir), study_dir, baseline_path)
     tolerances = {**TOLERANCES, **stored.get("tolerances", {})}
+    alpha = float(stored.get("alpha", ALPHA))
+    items = [
+        (run, metric, np.asarray(stored_values, dtype=float), np.asarray(values[run][metric], dtype=float))
+        for run, measures in stored["runs"].items()
+        for metric, stored_values in measures.items()
+    ]
+    # the family: measures with enough power at the Bonferroni level of the family they form
+    judged = list(range(len(items)))
+    while True:
+        m = max(len(judged), 1)
+        powers = {
+            i: planned_power(
+                items[i][1],
+                items[i][2],
+                n_study=items[i][3].size,
+                alpha=alpha / m,
+                tolerance=tolerances[items[i][1]],
+            )
+            for i in range(len(items))
+        }
+        keep = [i for i in judged if powers[i] >= POWER]
+        if keep == judged:
+            break
+        judged = keep
+    tests = {}
+    for i in judged:
+        run, metric, base, now = items[i]
+        tolerance = tolerances[metric]
+        if _KIND[metric] == "proportion":
+            tests[i] = statistics.proportion_test(
+                int(round(now.sum())), now.size, int(round(base.sum())), base.size, tolerance=tolerance
+            )
+        elif _KIND[metric] == "growth" and now.mean() < base.mean():
+            # the one-sided test in the direction the estimate points: an improvement is tested as such; the
+            # false-alarm rate of "regressed" is unchanged, since p < 1/2 already needs a larger mean
+            tests[i] = statistics.shift_test(base, now, tolerance=tolerance, alternative="greater")
+        else:
+            tests[i] = statistics.shift_test(
+                now,
+                base,
+                tolerance=tolerance,
+                alternative="greater" if _KIND[metric] == "growth" else "two-sided",
+            )
+    reject, _ = statistics.holm([tests[i].pvalue for i in judged], alpha=alpha) if judged else ([], [])
+    rejected = {i for i, r in zip(judged, reject, strict=True) if r}
     changes = []
-    for run, measures in stored["runs"].items():
-        current = summary.get(run, {})
-        for metric, base in measures.items():
-            tolerance = float(tolerances.get(metric, 0.0))
-            value = current.get(metric, math.nan)
-            if run not in summary or metric not in current or not math.isfinite(value):
-                changes.append(Change(run, metric, base, value, tolerance, "missing"))
-                continue
-            before = stored_spreads.get(run, {}).get(metric, 0.0)
-            spread = max(spreads[run][metric], math.inf if before is None else float(before))
-            delta = _distance(metric, value) - _distance(metric, base)
-            if metric in _RATIOS and spread > 2 * tolerance:
-                status = "unsteady"
-            else:
-                status = "regressed" if delta > tolerance else "improved" if delta < -tolerance else "ok"
-            changes.append(Change(run, metric, base, value, tolerance, status, spread))
-    extra = [run for run in summary if run not in stored["runs"]]
-    passed = not any(c.status in ("regressed", "missing") for c in changes)
-    return RegressionReport(passed, changes, extra, study=str(study_dir), baseline=str(baseline_path))
+    for i, (run, metric, base, now) in enumerate(items):
+        tolerance = tolerances[metric]
+        mean_base = float(base.mean()) if base.size else math.nan
+        mean_now = float(now.mean()) if now.size else math.nan
+        if i not in tests:
+            status, pvalue = "not judged", math.nan
+        else:
+            pvalue = float(tests[i].pvalue)
+            difference = mean_now - mean_base
+            status = "ok"
+            if i in rejected and abs(difference) > tolerance / 2:
+                if _KIND[metric] == "shift":
+                    worse = abs(mean_now) > abs(mean_base)
+                else:
+                    worse = difference * _worse_direction(metric, base) > 0
+                status = "regressed" if worse else "improved"
+        changes.append(
+            Change(
+                run, metric, mean_base, mean_now, base.size, now.size, tolerance, powers[i], pvalue, status
+            )
+        )
+    extra = [run for run in values if run not in stored["runs"]]
+    passed = not any(c.status == "regressed" for c in changes)
+    return RegressionReport(
+        passed, changes, extra, study=str(study_dir), baseline=str(baseline_path), alpha=alpha
+    )
+
+
+def self_power(frame, *, alpha: float = ALPHA, target: float = POWER) -> list[dict]:
+    """For each run and measure of a study, the power of a rerun of the same size against it as a baseline.
+
+    Also the number of samples per run that would reach ``target`` (None when unreachable). What a study
+    stores in ``study.json``, so that its design can be judged before a regression check is ever run.
+    """
+    values = measure_values(frame)
+    items = [
+        (run, metric, np.asarray(v, dtype=float)) for run, ms in values.items() for metric, v in ms.items()
+    ]
+    m = max(len(items), 1)
+    rows = []
+    for run, metric, base in items:
+        power = planned_power(metric, base, n_study=base.size, alpha=alpha / m)
+        needed = None
+        if base.size >= 2 and _KIND[metric] != "proportion":
+            needed = statistics.samples_for_power(
+                sigma=float(np.std(base, ddof=1)),
+                n_baseline=None,
+                tolerance=TOLERANCES[metric],
+                alpha=alpha / m,
+                alternative="greater" if _KIND[metric] == "growth" else "two-sided",
+                target=target,
+            )
+        rows.append(
+            {"run": run, "metric": metric, "n": int(base.size), "power": power, "samples_needed": needed}
+        )
+    return rows

@@ -31,7 +31,8 @@ _EXIT_STATUSES = f"""exit status:
   {EXIT_BAD_INPUT}   bad input (a missing file, a bad option or value): one line on stderr
   {EXIT_NOT_CONVERGED}   a solver did not converge (evaluate: the metrics JSON is still written, with "converged": false)
   {EXIT_NOT_COMPARABLE}   not comparable (regress: the study and the baseline measure different things)
-  {EXIT_INTERNAL_ERROR}  internal error, a bug in swnn: please report it (SWNN_DEBUG=1 prints the traceback)"""
+  {EXIT_INTERNAL_ERROR}  internal error, a bug in swnn: please report it (SWNN_DEBUG=1 prints the traceback)
+  130 interrupted (Ctrl-C); 141 the reader of the output closed it (as with `| head`)"""
 
 
 def _add_device(p: argparse.ArgumentParser) -> None:
@@ -305,9 +306,15 @@ def _regress(args) -> int:
         path = write_baseline(args.directory, args.write_baseline, force=args.force)
         print(f"wrote {path}")
         return 0
-    report = check(args.directory, args.baseline)
+    from reports.regress import NotComparable
+
+    try:
+        report = check(args.directory, args.baseline)
+    except NotComparable as exc:
+        print(f"swnn regress: not comparable: {exc}", file=sys.stderr)
+        return EXIT_NOT_COMPARABLE
     print(report.text())
-    return 0 if report.passed else 1
+    return EXIT_OK if report.passed else EXIT_CHECK_FAILED
 
 
 def _evaluate(args) -> int:
@@ -588,6 +595,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"swnn {args.command}: interrupted", file=sys.stderr)
         return 130
+    except (
+        BrokenPipeError
+    ):  # the reader of the output went away (`| head`): stop quietly, as a shell tool does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:  # a bug: one line, the traceback only on request
         print(
             f"swnn {args.command}: internal error: {type(exc).__name__}: {exc} (please report"

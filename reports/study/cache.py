@@ -27,18 +27,23 @@ def _key(kind: str, payload: Mapping) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
+_FRONT_ENDS = frozenset({"cli.py", "__main__.py"})
+"""Source files left out of a code tag: they parse arguments and print, and change no result."""
+
+
 def _code_tag(module) -> str:
     """Hash of the sources ``module``'s results depend on: every ``.py`` file of its top-level package.
 
     A solver of :mod:`physics` is tagged with all of ``physics/*.py`` (validation, lattice and kernels
-    included); training and generation with all of ``swnn/*.py``. Editing any of those files changes the
-    tag, and so the keys of the items computed with it. ``"unknown"`` when the sources cannot be read.
+    included); training and generation with all of ``swnn/*.py`` but its command-line front end
+    (:data:`_FRONT_ENDS`), which computes nothing. Editing any of those files changes the tag, and so the keys
+    of the items computed with it. ``"unknown"`` when the sources cannot be read.
     """
     try:
         top = importlib.import_module(module.__name__.partition(".")[0])
         if hasattr(top, "__path__"):  # a package: all of its sources
             folder = Path(top.__file__).parent
-            files = sorted(folder.rglob("*.py"))
+            files = sorted(p for p in folder.rglob("*.py") if p.name not in _FRONT_ENDS)
         else:
             folder = Path(top.__file__).parent
             files = [Path(top.__file__)]

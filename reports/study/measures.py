@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -75,58 +74,60 @@ def _speed(velocity: np.ndarray, shape) -> np.ndarray:
 
 
 def _solve(
-    metric: str, module, volume: np.ndarray, *, phase: int, physics: PhysicsSettings, voxel_size
+    metric: str, volume: np.ndarray, *, phase: int, physics: PhysicsSettings, voxel_size
 ) -> tuple[dict, dict]:
-    """One physics metric on one volume, every axis of ``physics``; (record, field slices)."""
-    indicator = (volume == phase).astype(np.uint8)  # the study phase is label 1 for the solvers
+    """One physics metric on one volume, every axis of ``physics``, by :func:`physics.evaluate`; (record, slices).
+
+    The study phase becomes label 1 of the solvers' input, so that ``physics.conductivities`` reads (other
+    phases, study phase), the rule of :func:`physics.evaluate`.
+    """
+    from physics import evaluate
+
+    indicator = (volume == phase).astype(np.uint8)
     if metric == "permeability" and (indicator.all() or not indicator.any()):
         # no flow path, or no solid (k unbounded): nothing to simulate, said in a note
         k, why = (0.0, "the phase does not occur") if not indicator.any() else (math.nan, "no solid at all")
         rows = [{"axis": axis, "k": k, "converged": False, "reason": why} for axis in physics.axes]
         return {"axes": rows, "notes": [f"permeability not computed: {why}"]}, {}
-    results, slices, notes = [], {}, []
-    for axis in physics.axes:
-        first = axis == physics.axes[0]
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            if metric == "conductivity":
-                result = module.effective_conductivity(
-                    indicator,
-                    conductivities=physics.conductivities,
-                    axis=axis,
-                    return_field=first,
-                    **dict(physics.conductivity),
-                )
-                row = {
-                    "axis": axis,
-                    "k_eff": float(result.k_eff),
-                    "iterations": int(result.iterations),
-                    "residual": float(result.residual),
-                    "flux_imbalance": float(result.flux_imbalance),
-                    "converged": bool(result.converged),
-                }
-                if first and getattr(result, "temperature", None) is not None:
-                    slices["temperature"] = _field_slice(_as_numpy(result.temperature), axis).astype(
-                        np.float32
-                    )
-            else:
-                result = module.permeability(
-                    indicator,
-                    phase=1,
-                    axis=axis,
-                    voxel_size=voxel_size,
-                    return_velocity=first,
-                    **dict(physics.permeability),
-                )
-                row = {"axis": axis, "k": float(result.k)}
-                for name in ("k_m2", "k_darcy", "steps", "mlups", "converged", "reason", "boundary"):
-                    value = getattr(result, name, None)
-                    row[name] = value if isinstance(value, (str, bool, type(None))) else float(value)
-                if first and getattr(result, "velocity", None) is not None:
-                    speed = _speed(_as_numpy(result.velocity), indicator.shape)
-                    slices["speed"] = _field_slice(speed, axis).astype(np.float32)
-        notes += [f"{metric} axis {axis}: {w.message}" for w in caught]
+    options = dict(physics.conductivity if metric == "conductivity" else physics.permeability)
+    settings = {"sides": options.pop("sides", "periodic")} if metric == "conductivity" else {}
+    if metric == "permeability":
+        settings["boundary"] = options.pop("boundary", "periodic")
+    options["return_field" if metric == "conductivity" else "return_velocity"] = True
+    evaluation = evaluate(
+        indicator,
+        metrics=(metric,),
+        phase=1,
+        conductivities=physics.conductivities,
+        axes=physics.axes,
+        voxel_size=voxel_size,
+        **{f"{metric}_options": options},
+        **settings,
+    )
+    results, slices = [], {}
+    first = physics.axes[0]
+    for axis, result in zip(physics.axes, getattr(evaluation, metric), strict=True):
+        if metric == "conductivity":
+            row = {
+                "axis": axis,
+                "k_eff": float(result.k_eff),
+                "iterations": int(result.iterations),
+                "residual": float(result.residual),
+                "flux_imbalance": float(result.flux_imbalance),
+                "converged": bool(result.converged),
+            }
+            if axis == first and getattr(result, "temperature", None) is not None:
+                slices["temperature"] = _field_slice(_as_numpy(result.temperature), axis).astype(np.float32)
+        else:
+            row = {"axis": axis, "k": float(result.k)}
+            for name in ("k_m2", "k_darcy", "steps", "mlups", "converged", "reason", "boundary"):
+                value = getattr(result, name, None)
+                row[name] = value if isinstance(value, (str, bool, type(None))) else float(value)
+            if axis == first and getattr(result, "velocity", None) is not None:
+                speed = _speed(_as_numpy(result.velocity), indicator.shape)
+                slices["speed"] = _field_slice(speed, axis).astype(np.float32)
         results.append(row)
     if slices:
-        slices["structure"] = _field_slice(indicator, physics.axes[0])
+        slices["structure"] = _field_slice(indicator, first)
+    notes = [f"{metric}: {message}" for message in (*evaluation.warnings, *evaluation.notes)]
     return {"axes": results, "notes": notes}, slices

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reports.regress import self_power
+from reports.summary import summary_frame
+
 from .settings import PHYSICS_METRICS, Study, _jsonable
 from .tables import metrics_frame, timing_table
 
@@ -167,6 +170,10 @@ def write_outputs(
         device=device_info["name"],
         progress=progress,
     )
+    table = summary_frame(frame)
+    _write_csv(output / "summary.csv", table)
+    figures = _ensemble_figures(runs, study, frame, output / "figures") + list(figures)
+    power = self_power(frame)
     notes = list(dict.fromkeys(notes + figure_notes))
     stages = {**stages, "report": time.perf_counter() - t0}
     summary = {
@@ -217,12 +224,60 @@ def write_outputs(
             }
             for run in runs
         ],
+        "truth": {run.reference.name: run.truth_plan.to_dict() for run in runs if run.truth_plan is not None},
+        "regress_power": power,
+        "representative_volume": {
+            run.reference.name: {
+                role: {prop: curve.to_dict() for prop, curve in curves.items()}
+                for role, curves in run.rev.items()
+            }
+            for run in runs
+            if run.rev
+        },
         "figures": [f.name for f in figures],
         "notes": notes,
     }
-    _write_text(output / "index.html", html_module.render(summary, frame, figures, timing_rows))
+    _write_text(output / "index.html", html_module.render(summary, frame, figures, timing_rows, table))
     _write_text(output / "study.json", json.dumps(_jsonable(summary), indent=1, allow_nan=False) + "\n")
     return StudyResult(output=output, metrics=frame, summary=summary, runs=list(runs))
+
+
+def _ensemble_figures(runs: Sequence[Run], study: Study, frame, folder: Path) -> list:
+    """Crossplots per reference, the distributions, and the representative volume, when there is data."""
+    from reports.ensemble_figures import crossplot_figure, distributions_figure
+    from reports.rev import rev_figure
+
+    figures = []
+    references = {}
+    for run in runs:
+        references.setdefault(run.reference.name, run)
+    if any(run.truth_pieces or run.samples for run in runs):
+        voxel_sizes = {name: run.reference.voxel_size for name, run in references.items()}
+        figure = distributions_figure(frame, folder / "distributions.png", voxel_sizes=voxel_sizes)
+        if figure is not None:
+            figures.append(figure)
+    axis = study.physics.axes[0] if study.physics.axes else 0
+    for name, run in references.items():
+        figure = crossplot_figure(
+            frame,
+            name,
+            folder / f"crossplot-{run.reference_slug}.png",
+            conductivities=tuple(study.physics.conductivities),
+            axis=axis,
+        )
+        if figure is not None:
+            figures.append(figure)
+    curves: dict = {}
+    for name, run in references.items():
+        for role, by_prop in run.rev.items():
+            label = f"{'truth' if role == 'truth' else 'one sample'}, {name}"
+            for prop, curve in by_prop.items():
+                curves.setdefault(prop, []).append((label, curve))
+    if curves:
+        figure = rev_figure(curves, folder / "representative-volume.png")
+        if figure is not None:
+            figures.append(figure)
+    return figures
 
 
 def _write_text(path: Path, text: str) -> None:

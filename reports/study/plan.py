@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from reports.truth import plan_truth
+
 from . import cache as _cache  # _cache._code_tag looked up at call time, so that it can be replaced
 from .references import LoadedReference, central_crop
 from .settings import (
@@ -35,7 +37,7 @@ from .settings import (
     Study,
 )
 
-__all__ = ["EvaluationItem", "ModelItem", "Plan", "SampleItem", "build_plan"]
+__all__ = ["EvaluationItem", "ModelItem", "Plan", "SampleItem", "TruthSource", "build_plan"]
 
 
 @dataclass(frozen=True)
@@ -151,11 +153,34 @@ class EvaluationItem:
     voxel_size: float | None = field(compare=False, repr=False)
     settings: Mapping = field(compare=False, repr=False)
     fields_path: Path = field(compare=False, repr=False)
+    piece: Any = field(default=None, compare=False, repr=False)
 
     @property
     def role(self) -> str:
-        """``reference`` or ``sample``."""
+        """``reference``, ``truth`` (a piece of the 3D truth) or ``sample``."""
+        if self.piece is not None:
+            return "truth"
         return "reference" if self.sample is None else "sample"
+
+
+@dataclass(frozen=True)
+class TruthSource:
+    """Where a piece of the truth comes from: the reference's volume, or a further draw of a built-in.
+
+    Attributes
+    ----------
+    plan : reports.truth.TruthPlan
+    piece : reports.truth.TruthPiece
+    volume : ndarray or None
+        The reference's 3D volume (``"volume"`` plans).
+    builtin : str or None
+        The built-in's name (``"draws"`` plans).
+    """
+
+    plan: Any = field(repr=False)
+    piece: Any
+    volume: Any = field(default=None, repr=False)
+    builtin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -174,7 +199,11 @@ class Plan:
     reference_evaluations : tuple of EvaluationItem
         Each group on each reference (physics only on a 3D ground truth).
     sample_evaluations : tuple of EvaluationItem
-        Each group on each sample, sample by sample.
+        Each group on each sample, sample by sample (physics on the first ``study.physics_of(reference, metric)`` only).
+    truth_evaluations : tuple of EvaluationItem
+        Each group on each piece of each 3D truth (physics on the first ``study.physics_of(reference, metric)`` only).
+    truth_plans : dict
+        Reference name -> :class:`reports.truth.TruthPlan`.
     """
 
     references: tuple[LoadedReference, ...]
@@ -183,6 +212,8 @@ class Plan:
     samples: tuple[SampleItem, ...]
     reference_evaluations: tuple[EvaluationItem, ...]
     sample_evaluations: tuple[EvaluationItem, ...]
+    truth_evaluations: tuple[EvaluationItem, ...] = ()
+    truth_plans: Mapping = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -266,10 +297,10 @@ def build_plan(
     config = study.training_config()
     tags = _code_tags(modules)
     groups = ("descriptors", *modules.found)
-    generation = GenerationSettings(seed=study.seed, precision=generate_precision)
+    generation = GenerationSettings(seed=study.generation_seed, precision=generate_precision)
     descriptor_metrics = tuple(m for m in study.metrics if m in DESCRIPTOR_METRICS)
 
-    def evaluation(kind, group, base, ref, volume, sample=None) -> EvaluationItem:
+    def evaluation(kind, group, base, ref, volume, sample=None, piece=None) -> EvaluationItem:
         if group == "descriptors":
             payload = {**base, "metrics": list(descriptor_metrics), "r_max": study.r_max}
         else:
@@ -288,11 +319,33 @@ def build_plan(
             voxel_size=ref.settings.voxel_size,
             settings=payload,
             fields_path=cache.path("evaluations", key, ".npz"),
+            piece=piece,
         )
 
     models, samples, reference_evaluations, sample_evaluations = [], [], [], []
+    truth_evaluations, truth_plans = [], {}
     for ref in references:
         base = {"reference": ref.sha256, "phase": ref.settings.phase}
+        n_samples, n_truth = study.samples_of(ref.settings), study.truth_of(ref.settings)
+        measured = {g: study.physics_of(ref.settings, g) for g in groups[1:]}
+
+        def groups_of(index: int, measured=measured) -> list[str]:
+            return ["descriptors", *(g for g in groups[1:] if index < measured[g])]
+
+        if ref.has_volume and n_truth > 0:
+            source = ref.settings.source
+            builtin = source[len("builtin:") :] if source.startswith("builtin:") else None
+            truth_plan = plan_truth(ref.truth.shape, study.size, n_truth, builtin=builtin, seed=study.seed)
+            truth_plans[ref.settings.name] = truth_plan
+            for piece in truth_plan.pieces:
+                origin = {"piece": list(piece.origin), "draw": piece.draw, "size": study.size}
+                if builtin is not None:  # a draw of the generator: its code, not the reference's data
+                    origin.update(builtin=builtin, draw_side=truth_plan.draw_side, code=tags["sample"])
+                volume = TruthSource(truth_plan, piece, None if builtin else ref.truth, builtin)
+                for group in groups_of(piece.index):
+                    truth_evaluations.append(
+                        evaluation("truth", group, {**base, **origin}, ref, volume, piece=piece)
+                    )
         crop = central_crop(ref.truth, study.size) if ref.has_volume and len(groups) > 1 else None
         reference_evaluations.append(evaluation("reference", "descriptors", base, ref, ref.truth))
         if ref.has_volume:
@@ -315,10 +368,10 @@ def build_plan(
             key = _cache._key("model", settings)
             model = ModelItem(key, ref, condition, config, settings, cache.path("models", key, ".pt"))
             models.append(model)
-            for index in range(study.samples):
+            for index in range(n_samples):
                 settings = {
                     "model": model.key,
-                    "seed": study.seed,
+                    "seed": study.generation_seed,
                     "sample": index,
                     "size": study.size,
                     "precision": generate_precision,
@@ -340,7 +393,7 @@ def build_plan(
                 )
                 samples.append(sample)
                 base_sample = {"sample": sample.key, "phase": ref.settings.phase}
-                for group in groups:
+                for group in groups_of(index):
                     sample_evaluations.append(
                         evaluation("sample", group, base_sample, ref, sample.path, sample)
                     )
@@ -351,4 +404,6 @@ def build_plan(
         samples=tuple(samples),
         reference_evaluations=tuple(reference_evaluations),
         sample_evaluations=tuple(sample_evaluations),
+        truth_evaluations=tuple(truth_evaluations),
+        truth_plans=truth_plans,
     )

@@ -102,6 +102,9 @@ class ReferenceSettings:
         Shape and voxel type of a RAW file.
     conditions : tuple of Condition
         The conditions this reference is reconstructed under.
+    samples : int or None
+        Samples per model of this reference (None: the study's ``samples``): a reference whose measures
+        spread more needs more of them for the same power.
     """
 
     source: str
@@ -112,6 +115,7 @@ class ReferenceSettings:
     raw_shape: tuple[int, ...] | None = None
     raw_dtype: str | None = None
     conditions: tuple[Condition, ...] = (Condition(),)
+    samples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,20 @@ class Study:
     size : int
         Side N of the N³ samples.
     seed : int
-        Training seed (unless ``[training]`` sets one) and noise seed of the samples.
+        Training seed (unless ``[training]`` sets one), and noise seed of the samples unless ``sample_seed``
+        is given.
+    sample_seed : int or None
+        Noise seed of the samples (None: ``seed``). Another value draws other samples of the same models.
+    physics_samples : tuple of (str, int)
+        The costly physics is measured on the first this many samples of each model and truth pieces of each
+        reference, per metric (``conductivity``, ``permeability``; a metric not named: every one). The file
+        gives one number for both or a table ``{conductivity = 64, permeability = 8}``.
+    truth_samples : int or None
+        Pieces of the 3D truth of the samples' size evaluated like samples, for the truth's own spread
+        (:mod:`reports.truth`; None: as many as ``samples``; 0: none). References without a 3D truth have none.
+    rev : bool
+        Also measure the representative-volume curve (:mod:`reports.rev`) of each 3D truth and of one sample
+        of twice the samples' side.
     r_max : int
         Largest lag of S2 and of the lineal path, voxels.
     metrics : tuple of str
@@ -190,6 +207,10 @@ class Study:
     size: int = 64
     seed: int = 0
     r_max: int = 32
+    sample_seed: int | None = None
+    physics_samples: tuple[tuple[str, int], ...] = ()
+    truth_samples: int | None = None
+    rev: bool = False
     metrics: tuple[str, ...] = ALL_METRICS
     training: TrainingSettings = TrainingSettings()
     physics: PhysicsSettings = PhysicsSettings()
@@ -202,6 +223,25 @@ class Study:
         if profile not in PROFILES:
             raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
         return dataclasses.replace(self, training=TrainingSettings(profile=profile))
+
+    @property
+    def generation_seed(self) -> int:
+        """Noise seed of the samples."""
+        return self.seed if self.sample_seed is None else self.sample_seed
+
+    def samples_of(self, reference: ReferenceSettings) -> int:
+        """Samples per model of ``reference``."""
+        return self.samples if reference.samples is None else reference.samples
+
+    def truth_of(self, reference: ReferenceSettings) -> int:
+        """Truth pieces of ``reference`` (when it has a 3D truth)."""
+        return self.samples_of(reference) if self.truth_samples is None else self.truth_samples
+
+    def physics_of(self, reference: ReferenceSettings, metric: str) -> int:
+        """Samples (and truth pieces) of ``reference`` that get the physics ``metric``."""
+        limit = dict(self.physics_samples).get(metric)
+        n = max(self.samples_of(reference), self.truth_of(reference))
+        return n if limit is None else min(limit, n)
 
     def training_config(self):
         return self.training.config(seed=self.seed)
@@ -238,6 +278,10 @@ _TOP_KEYS = (
     "samples",
     "size",
     "seed",
+    "sample_seed",
+    "physics_samples",
+    "truth_samples",
+    "rev",
     "r_max",
     "metrics",
     "conditions",
@@ -254,6 +298,7 @@ _REFERENCE_KEYS = (
     "raw_shape",
     "raw_dtype",
     "conditions",
+    "samples",
 )
 _PHYSICS_KEYS = ("axes", "conductivities", "conductivity", "permeability")
 
@@ -323,16 +368,43 @@ def _typed(problems: _Problems, table: Mapping, key: str, kind, where: str, defa
     value = table[key]
     ok = {
         int: isinstance(value, int) and not isinstance(value, bool),
+        bool: isinstance(value, bool),
         float: isinstance(value, (int, float)) and not isinstance(value, bool),
         str: isinstance(value, str),
         list: isinstance(value, list),
         dict: isinstance(value, dict),
     }[kind]
     if not ok:
-        names = {int: "an integer", float: "a number", str: "a string", list: "an array", dict: "a table"}
+        names = {
+            int: "an integer",
+            bool: "true or false",
+            float: "a number",
+            str: "a string",
+            list: "an array",
+            dict: "a table",
+        }
         problems.add(f"{where}.{key} must be {names[kind]}, got {value!r}")
         return default
     return float(value) if kind is float else value
+
+
+def _physics_samples(problems: _Problems, value) -> tuple[tuple[str, int], ...]:
+    """``physics_samples``: one number for every physics metric, or a table per metric."""
+    if value is None:
+        return ()
+    table = {m: value for m in PHYSICS_METRICS} if not isinstance(value, dict) else value
+    out = []
+    for metric, n in table.items():
+        if metric not in PHYSICS_METRICS:
+            problems.add(
+                f"physics_samples: unknown metric {metric!r} (accepted: {', '.join(PHYSICS_METRICS)})"
+            )
+        elif isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            problems.add(f"physics_samples must be a positive integer or a table of them, got {value!r}")
+            break
+        else:
+            out.append((metric, n))
+    return tuple(sorted(out))
 
 
 def _conditions(problems: _Problems, values, where: str) -> tuple[Condition, ...]:
@@ -466,6 +538,9 @@ def _reference(
         len(raw_shape) in (2, 3) and all(isinstance(n, int) and n > 0 for n in raw_shape)
     ):
         problems.add(f"{where}.raw_shape must be [H, W] or [Z, Y, X], got {raw_shape!r}")
+    samples = _typed(problems, table, "samples", int, where)
+    if samples is not None and samples < 1:
+        problems.add(f"{where}.samples must be at least 1, got {samples}")
     conditions = (
         _conditions(problems, table["conditions"], f"{where}.conditions")
         if "conditions" in table
@@ -480,6 +555,7 @@ def _reference(
         raw_shape=tuple(raw_shape) if raw_shape else None,
         raw_dtype=_typed(problems, table, "raw_dtype", str, where),
         conditions=conditions,
+        samples=samples,
     )
 
 
@@ -500,8 +576,16 @@ def study_from_dict(data: Mapping, *, base: str | os.PathLike = ".", origin: str
     size = _typed(problems, data, "size", int, "study", 64)
     seed = _typed(problems, data, "seed", int, "study", 0)
     r_max = _typed(problems, data, "r_max", int, "study", 32)
+    sample_seed = _typed(problems, data, "sample_seed", int, "study", None)
+    physics_samples = _physics_samples(problems, data.get("physics_samples"))
+    truth_samples = _typed(problems, data, "truth_samples", int, "study", None)
+    rev = _typed(problems, data, "rev", bool, "study", False)
     if samples is not None and samples < 1:
         problems.add(f"samples must be at least 1, got {samples}")
+    if sample_seed is not None and sample_seed < 0:
+        problems.add(f"sample_seed must be a non-negative integer, got {sample_seed}")
+    if truth_samples is not None and truth_samples < 0:
+        problems.add(f"truth_samples must be 0 or more, got {truth_samples}")
     if size is not None and size < 8:
         problems.add(f"size must be at least 8 voxels, got {size}")
     if r_max is not None and (r_max < 1 or (size is not None and r_max >= size)):
@@ -533,6 +617,10 @@ def study_from_dict(data: Mapping, *, base: str | os.PathLike = ".", origin: str
         size=size,
         seed=seed,
         r_max=r_max,
+        sample_seed=sample_seed,
+        physics_samples=physics_samples,
+        truth_samples=truth_samples,
+        rev=bool(rev),
         metrics=metrics,
         training=training,
         physics=physics,

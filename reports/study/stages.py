@@ -8,7 +8,6 @@ return the cached result when the item is finished, compute and store it otherwi
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import re
 import shutil
@@ -21,9 +20,18 @@ import numpy as np
 
 from .cache import _Cache, _save_npz
 from .measures import _describe, _solve, fidelity
-from .plan import EvaluationItem, ModelItem, Plan, SampleItem, _Modules, _physics_modules, build_plan
+from .plan import (
+    EvaluationItem,
+    ModelItem,
+    Plan,
+    SampleItem,
+    TruthSource,
+    _Modules,
+    _physics_modules,
+    build_plan,
+)
 from .references import prepare_study
-from .settings import _PHYSICS_MODULES, Condition, ReferenceSettings, Study
+from .settings import Condition, ReferenceSettings, Study
 
 __all__ = [
     "EvaluationRecord",
@@ -123,6 +131,11 @@ class Run:
     reference_physics: dict  # metric -> record, when the reference has a 3D ground truth
     reference_fields: dict
     samples: list[SampleRecord] = field(default_factory=list)
+    truth_pieces: list[SampleRecord] = field(
+        default_factory=list
+    )  # pieces of the 3D truth, measured like samples
+    truth_plan: object = None  # reports.truth.TruthPlan, when there are pieces
+    rev: dict = field(default_factory=dict)  # "truth" / "sample" -> {prop: reports.rev.RevCurve}
 
     @property
     def label(self) -> str:
@@ -240,8 +253,21 @@ def generate_sample(
     )
 
 
+@functools.lru_cache(maxsize=1)
+def _draw(builtin: str, seed: int, side: int) -> np.ndarray:
+    from swnn.references import builtin_realization
+
+    return builtin_realization(builtin, seed=seed, shape=(side,) * 3)
+
+
 def _read_volume(volume) -> np.ndarray:
-    """An item's volume: the array itself, or the ``.npy`` file's content."""
+    """An item's volume: the array itself, a piece of the truth, or the ``.npy`` file's content."""
+    if isinstance(volume, TruthSource):
+        size, (z, y, x) = volume.plan.size, volume.piece.origin
+        source = volume.volume
+        if volume.builtin is not None:  # one draw in memory, for its pieces one after the other
+            source = _draw(volume.builtin, volume.piece.draw, volume.plan.draw_side)
+        return np.ascontiguousarray(source[z : z + size, y : y + size, x : x + size])
     return volume if isinstance(volume, np.ndarray) else np.load(volume, allow_pickle=False)
 
 
@@ -263,7 +289,6 @@ def evaluate(
         else:
             result, slices = _solve(
                 item.group,
-                importlib.import_module(_PHYSICS_MODULES[item.group]),
                 volume,
                 phase=item.phase,
                 physics=item.physics,
@@ -319,6 +344,8 @@ class _Runner:
         self.models: dict = {}  # (reference name, condition) -> ModelRecord
         self.samples: dict = {}  # (reference name, condition, index) -> SampleRecord
         self.evaluation_timings: list[dict] = []
+        self.truth_records: dict = {}  # (reference name, piece index) -> SampleRecord
+        self.rev: dict = {}  # reference name -> {"truth" / "sample": {prop: RevCurve}}
 
     def check(self) -> None:
         """Load the references, check every condition and the physics settings, and plan every item."""
@@ -346,6 +373,31 @@ class _Runner:
         """Describe each reference's ground truth (or 2D image); physics on its central crop of the samples' size."""
         for item in self._bar(self.plan.reference_evaluations, "evaluate references"):
             self.reference_records[(item.reference, item.group)] = evaluate(item, self.cache)
+
+    def evaluate_truth(self) -> None:
+        """Measure each piece of each 3D truth like a sample (physics on the first pieces, ``Study.physics_of``)."""
+        for item in self._bar(self.plan.truth_evaluations, "evaluate truth pieces", "piece"):
+            record = evaluate(item, self.cache)
+            key = (item.reference, item.piece.index)
+            piece = self.truth_records.setdefault(
+                key,
+                SampleRecord(
+                    index=item.piece.index, key=item.key, path=None, seconds_generate=0.0, cached=True
+                ),
+            )
+            piece.seconds_evaluate[item.group] = record.seconds
+            if item.group == "descriptors":
+                piece.description = record.result
+            else:
+                piece.physics[item.group] = record.result
+
+    def measure_rev(self) -> None:
+        """Representative-volume curves of each 3D truth and of one sample of twice the samples' side."""
+        from .rev_stage import rev_records
+
+        if not self.study.rev:
+            return
+        self.rev = rev_records(self.study, self.plan, self.cache, device=self.device, progress=self.progress)
 
     def train_models(self) -> None:
         """One model per reference × condition (training resumes from its checkpoint after an interruption)."""
@@ -406,10 +458,18 @@ class _Runner:
                 reference_physics=reference_physics,
                 reference_fields=reference_fields,
             )
-            for index in range(self.study.samples):
+            for index in range(self.study.samples_of(ref.settings)):
                 sample = self.samples[(name, condition, index)]
                 sample.fidelity = fidelity(sample.description, truth)
                 run.samples.append(sample)
+            plan = self.plan.truth_plans.get(name)
+            if plan is not None:
+                run.truth_plan = plan
+                for piece in plan.pieces:
+                    record = self.truth_records[(name, piece.index)]
+                    record.fidelity = fidelity(record.description, truth)
+                    run.truth_pieces.append(record)
+            run.rev = self.rev.get(name, {})
             runs.append(run)
         return runs
 
@@ -460,9 +520,11 @@ def run_study(
     output.mkdir(parents=True, exist_ok=True)
     for name, stage in (
         ("evaluate references", runner.evaluate_references),
+        ("evaluate truth", runner.evaluate_truth),
         ("train", runner.train_models),
         ("generate", runner.generate_samples),
         ("evaluate samples", runner.evaluate_samples),
+        ("representative volume", runner.measure_rev),
     ):
         t0 = time.perf_counter()
         stage()

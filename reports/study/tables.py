@@ -64,11 +64,30 @@ def _descriptor_rows(description: Mapping) -> list[tuple]:
     return rows
 
 
+def _measured_rows(record, run: Run, role: str) -> list[tuple]:
+    """(metric, axis, value) rows of a sample or truth piece: descriptors, fidelity, physics and its ratios."""
+    fraction, *descriptors = _descriptor_rows(record.description)
+    rows = [fraction]
+    if role == "sample":  # a truth piece has no target
+        rows.append(("fraction_error", None, record.fraction - run.target_fraction))
+    rows += [
+        ("reference_fraction_error", None, record.fidelity["reference_fraction_error"]),
+        ("s2_rmse", None, record.fidelity["s2_rmse"]),
+        ("lineal_path_rmse", None, record.fidelity["lineal_path_rmse"]),
+        *descriptors,
+    ]
+    for metric in PHYSICS_METRICS:
+        rows += _physics_rows(metric, record.physics.get(metric), run.reference_physics.get(metric))
+    return rows
+
+
 def metrics_frame(runs: Sequence[Run], study: Study):
     """The tidy table of ``metrics.csv``: one row per reference × condition × (reference or sample) × metric.
 
-    Columns: ``reference, condition, target_fraction, role`` (``reference`` or ``sample``), ``sample`` (empty
-    for the reference), ``metric, axis`` (empty for scalars), ``value, unit``. ``fraction_error`` is the sample
+    Columns: ``reference, condition, target_fraction, role`` (``reference``, ``truth`` for a piece of the 3D
+    truth of the samples' size, see :mod:`reports.truth`, or ``sample``), ``sample`` (the sample's or piece's
+    index; empty for the reference), ``metric, axis`` (empty for scalars), ``value, unit``. The truth's pieces
+    are repeated under every condition of their reference. ``fraction_error`` is the sample
     fraction minus the target (η, or the training image's fraction when stochastic);
     ``reference_fraction_error`` is minus the ground truth's (or 2D image's) fraction; ``*_ratio`` are the
     sample's property over the reference's (its central crop of the samples' size).
@@ -89,31 +108,19 @@ def metrics_frame(runs: Sequence[Run], study: Study):
             rows.append(
                 {**base, "role": "reference", "sample": None, "metric": metric, "axis": axis, "value": value}
             )
-        for sample in run.samples:
-            fraction, *descriptors = _descriptor_rows(sample.description)
-            sample_rows = [
-                fraction,
-                ("fraction_error", None, sample.fraction - run.target_fraction),
-                ("reference_fraction_error", None, sample.fidelity["reference_fraction_error"]),
-                ("s2_rmse", None, sample.fidelity["s2_rmse"]),
-                ("lineal_path_rmse", None, sample.fidelity["lineal_path_rmse"]),
-                *descriptors,
-            ]
-            for metric in PHYSICS_METRICS:
-                sample_rows += _physics_rows(
-                    metric, sample.physics.get(metric), run.reference_physics.get(metric)
-                )
-            for metric, axis, value in sample_rows:
-                rows.append(
-                    {
-                        **base,
-                        "role": "sample",
-                        "sample": sample.index,
-                        "metric": metric,
-                        "axis": axis,
-                        "value": value,
-                    }
-                )
+        for role, records in (("truth", run.truth_pieces), ("sample", run.samples)):
+            for record in records:
+                for metric, axis, value in _measured_rows(record, run, role):
+                    rows.append(
+                        {
+                            **base,
+                            "role": role,
+                            "sample": record.index,
+                            "metric": metric,
+                            "axis": axis,
+                            "value": value,
+                        }
+                    )
     frame = pd.DataFrame(
         rows,
         columns=["reference", "condition", "target_fraction", "role", "sample", "metric", "axis", "value"],

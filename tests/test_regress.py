@@ -1,0 +1,164 @@
+"""`swnn regress` (reports.regress): a check with a known false-alarm rate and a known power.
+
+The study folders here are hand-made ``metrics.csv`` files of normal samples, so that the rule's error rates
+can be simulated against what reports.statistics computes.
+"""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reports import regress
+from swnn.cli import main
+
+SIGMA = {"fraction_error": 0.004, "s2_rmse": 0.002, "lineal_path_rmse": 0.004}
+
+
+def _study(folder, rng, *, n=24, shift=None, runs=("a / stochastic", "b / stochastic"), size=64, ratios=None):
+    """A study folder whose samples' measures are normal around fixed means (plus ``shift`` per measure)."""
+    shift = shift or {}
+    rows = []
+    for run in runs:
+        reference, condition = run.split(" / ")
+        for i in range(n):
+            for metric, sigma in SIGMA.items():
+                base = 0.0 if metric == "fraction_error" else 0.01
+                value = base + shift.get(metric, 0.0) + sigma * rng.standard_normal()
+                rows.append((reference, condition, "sample", i, metric, None, value))
+            for metric, values in (ratios or {}).items():
+                rows.append((reference, condition, "sample", i, metric, 0, values[i]))
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(
+        rows, columns=["reference", "condition", "role", "sample", "metric", "axis", "value"]
+    )
+    frame.to_csv(folder / "metrics.csv", index=False)
+    (folder / "study.json").write_text(
+        json.dumps({"name": "synthetic", "settings": {"size": size, "samples": n}})
+    )
+    return folder
+
+
+def test_an_unchanged_code_rarely_cries_wolf(tmp_path):
+    # 200 reruns of an unchanged study against one baseline: the family false-alarm rate is at most 1%; the
+    # count of alarms is binomial, so 2 + 4·sqrt(200·0.01) ≈ 7.7 bounds it with overwhelming probability.
+    rng = np.random.default_rng(11)
+    baseline = regress.write_baseline(_study(tmp_path / "base", rng), tmp_path / "baseline.json")
+    alarms = sum(not regress.check(_study(tmp_path / f"s{i}", rng), baseline).passed for i in range(200))
+    assert alarms <= 7
+
+
+def test_a_one_tolerance_degradation_is_caught_with_the_stated_power(tmp_path):
+    rng = np.random.default_rng(12)
+    baseline = regress.write_baseline(_study(tmp_path / "base", rng), tmp_path / "baseline.json")
+    worse = {"s2_rmse": regress.TOLERANCES["s2_rmse"]}
+    caught, powers = 0, []
+    for i in range(100):
+        report = regress.check(_study(tmp_path / f"s{i}", rng, shift=worse), baseline)
+        change = next(c for c in report.changes if c.run == "a / stochastic" and c.metric == "s2_rmse")
+        powers.append(change.power)
+        caught += change.status == "regressed"
+    # σ = 0.002 against a tolerance of 0.005 with 24 + 24 samples: the power is near 1, and it is judged
+    assert min(powers) >= regress.POWER
+    # the power is computed from the baseline's spread; the simulated rate must not fall below it by more
+    # than the binomial 4σ of 100 trials
+    expected = float(np.mean(powers))
+    assert caught >= 100 * expected - 4 * math.sqrt(100 * expected * (1 - expected)) - 1
+
+
+def test_a_shift_of_the_fraction_either_way_away_from_the_target_regresses(tmp_path):
+    rng = np.random.default_rng(13)
+    baseline = regress.write_baseline(_study(tmp_path / "base", rng), tmp_path / "baseline.json")
+    for sign in (+1, -1):
+        report = regress.check(
+            _study(tmp_path / f"s{sign}", rng, shift={"fraction_error": sign * 0.02}), baseline
+        )
+        status = {(c.run, c.metric): c.status for c in report.changes}
+        assert status[("a / stochastic", "fraction_error")] == "regressed"
+        assert not report.passed
+
+
+def test_a_significant_change_smaller_than_half_the_tolerance_passes(tmp_path):
+    # 2000 samples make a shift of 0.2 tolerance highly significant; it is still no regression
+    rng = np.random.default_rng(14)
+    baseline = regress.write_baseline(_study(tmp_path / "base", rng, n=2000), tmp_path / "baseline.json")
+    shift = {"s2_rmse": 0.2 * regress.TOLERANCES["s2_rmse"]}
+    report = regress.check(_study(tmp_path / "s", rng, n=2000, shift=shift), baseline)
+    change = next(c for c in report.changes if c.run == "a / stochastic" and c.metric == "s2_rmse")
+    assert change.pvalue < 1e-6 and change.status == "ok" and report.passed
+
+
+def test_an_improvement_is_reported_not_failed(tmp_path):
+    rng = np.random.default_rng(15)
+    baseline = regress.write_baseline(
+        _study(tmp_path / "base", rng, shift={"s2_rmse": 0.01}), tmp_path / "baseline.json"
+    )
+    report = regress.check(_study(tmp_path / "s", rng), baseline)
+    assert report.passed
+    assert {c.status for c in report.changes if c.metric == "s2_rmse"} == {"improved"}
+
+
+def test_measures_without_power_are_not_judged_and_say_their_power(tmp_path):
+    rng = np.random.default_rng(16)
+    baseline = regress.write_baseline(_study(tmp_path / "base", rng, n=3), tmp_path / "baseline.json")
+    # even a large degradation is not judged with 3 + 3 samples: the check says so instead of passing it
+    report = regress.check(_study(tmp_path / "s", rng, n=3, shift={"s2_rmse": 0.05}), baseline)
+    assert report.passed
+    judged = {c.status for c in report.changes}
+    assert judged == {"not judged"}
+    assert all(c.power < regress.POWER for c in report.changes)
+    assert "not judged (power" in report.text() and "power " in report.text()
+
+
+def test_permeability_is_judged_as_a_percolation_probability_and_ln_k_of_the_percolating(tmp_path):
+    rng = np.random.default_rng(17)
+    n = 100  # a change of the probability by 0.2 from 1 is judged (power over 90%) from about 80 samples
+    flowing = np.exp(rng.normal(0.0, 0.05, n))
+    baseline = regress.write_baseline(
+        _study(tmp_path / "base", rng, n=n, ratios={"permeability_ratio": flowing}), tmp_path / "b.json"
+    )
+    stored = json.loads((tmp_path / "b.json").read_text())["runs"]["a / stochastic"]
+    assert stored["percolation_probability"] == [1.0] * n
+    assert stored["permeability_ratio"] == pytest.approx(np.log(flowing).tolist())
+    # half of the samples lose their flow path: the probability regresses, ln k of the rest does not
+    half = np.where(np.arange(n) % 2 == 0, 0.0, np.exp(rng.normal(0.0, 0.05, n)))
+    report = regress.check(_study(tmp_path / "s", rng, n=n, ratios={"permeability_ratio": half}), baseline)
+    status = {(c.run, c.metric): c.status for c in report.changes}
+    assert status[("a / stochastic", "percolation_probability")] == "regressed"
+    assert status[("a / stochastic", "permeability_ratio")] == "ok"
+
+
+def test_a_study_of_other_runs_or_another_sample_side_is_not_comparable(tmp_path, capsys):
+    rng = np.random.default_rng(18)
+    baseline = regress.write_baseline(_study(tmp_path / "base", rng), tmp_path / "baseline.json")
+    other_runs = _study(tmp_path / "runs", rng, runs=("a / stochastic",))
+    with pytest.raises(
+        regress.NotComparable, match="runs of the baseline missing from the study: b / stochastic"
+    ):
+        regress.check(other_runs, baseline)
+    assert main(["regress", str(other_runs), "--baseline", str(baseline)]) == 4
+    assert "not comparable" in capsys.readouterr().err
+    assert main(["regress", str(_study(tmp_path / "side", rng, size=96)), "--baseline", str(baseline)]) == 4
+    # another number of samples is comparable: the power says what it buys
+    assert main(["regress", str(_study(tmp_path / "n", rng, n=30)), "--baseline", str(baseline)]) == 0
+
+
+def test_the_command_line_exits_1_on_a_regression_and_0_otherwise(tmp_path, capsys):
+    rng = np.random.default_rng(19)
+    base = _study(tmp_path / "base", rng)
+    baseline = tmp_path / "baseline.json"
+    assert main(["regress", str(base), "--write-baseline", str(baseline)]) == 0
+    assert main(["regress", str(base), "--baseline", str(baseline)]) == 0  # a study against itself
+    worse = _study(tmp_path / "worse", rng, shift={"lineal_path_rmse": 0.05})
+    assert main(["regress", str(worse), "--baseline", str(baseline)]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSED:" in out and "lineal_path_rmse" in out and "FAILED" in out
+
+
+def test_an_old_baseline_format_is_not_comparable(tmp_path):
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"format": "swnn-regress-baseline/1", "runs": {}}))
+    with pytest.raises(regress.NotComparable, match="rewrite it"):
+        regress.check(_study(tmp_path / "s", np.random.default_rng(0)), old)
