@@ -116,7 +116,7 @@ def _fidelity_table(summary: Mapping, frame) -> str:
         "k_eff ratio",
         "permeability ratio",
     ]
-    return _table(headers, rows, text_columns=3)
+    return _table(headers, rows, text_columns=3)  # the unit column is text too, right-aligned like numbers
 
 
 def _timing_table(rows: Sequence[Mapping]) -> str:
@@ -132,12 +132,26 @@ def _image(path) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{_escape(path.name)}">'
 
 
+def _sample_counts(summary: Mapping) -> str:
+    """``72`` when every run has as many samples, else ``72 or 128``."""
+    counts = sorted({len(run.get("samples", [])) for run in summary["runs"]})
+    return " or ".join(str(c) for c in counts) if counts else str(summary["settings"]["samples"])
+
+
+def _pvalue(value) -> str:
+    value = float(value)
+    if not math.isfinite(value):
+        return "—"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
 def _summary_table(table) -> str:
     headers = [
         "reference",
         "condition",
         "metric",
         "axis",
+        "unit",
         "n",
         "mean",
         "95% CI",
@@ -149,29 +163,26 @@ def _summary_table(table) -> str:
     ]
     rows = []
     for row in table.itertuples(index=False):
-        axis = "" if row.axis is None or (isinstance(row.axis, float) and math.isnan(row.axis)) else row.axis
-        try:
-            axis = "" if axis == "" or axis is None or str(axis) == "<NA>" else int(axis)
-        except (TypeError, ValueError):
-            axis = ""
-        digits = 3 if abs(float(row.mean)) >= 10 else 4 if math.isfinite(float(row.mean)) else 4
+        axis = "" if str(row.axis) in ("<NA>", "nan", "None") else int(row.axis)
+        digits = 3 if math.isfinite(float(row.mean)) and abs(float(row.mean)) >= 10 else 4
         rows.append(
             [
                 row.reference,
                 row.condition,
                 row.metric,
                 axis,
+                row.unit,
                 "" if str(row.n) == "<NA>" else row.n,
                 _number(float(row.mean), digits),
                 f"{_number(float(row.ci_low), digits)} … {_number(float(row.ci_high), digits)}",
                 "" if str(row.truth_n) == "<NA>" else row.truth_n,
                 _number(float(row.truth_mean), digits),
                 f"{_number(float(row.truth_ci_low), digits)} … {_number(float(row.truth_ci_high), digits)}",
-                _number(float(row.pvalue), 3),
+                _pvalue(row.pvalue),
                 "" if not isinstance(row.verdict, str) else row.verdict,
             ]
         )
-    return _table(headers, rows, text_columns=3)
+    return _table(headers, rows, text_columns=3)  # the unit column is text too, right-aligned like numbers
 
 
 def _power_table(rows: Sequence[Mapping]) -> str:
@@ -214,7 +225,7 @@ def render(
         f"<style>{_CSS}</style></head><body>",
         f"<h1>Study “{_escape(summary['name'])}”</h1>",
         '<p class="meta">',
-        f"{len(summary['runs'])} reference × condition runs, {settings['samples']} sample(s) of "
+        f"{len(summary['runs'])} reference × condition runs, {_sample_counts(summary)} sample(s) of "
         f"{settings['size']}³ each, training profile <b>{_escape(settings['training']['profile'])}</b> "
         f"({summary['training_config']['iterations']} iterations). "
         f"Started {_escape(summary['started'])} on {_escape(device.get('name', device['type']))} "
@@ -232,7 +243,8 @@ def render(
         "image's fraction for stochastic runs); S₂ and L RMSE over r ≤ "
         f"{settings['r_max']} voxels against the reference's 3D ground truth axis by axis, or against the 2D image "
         "(mean of the sample's three axes against the image's two); property ratios are sample / reference "
-        "(its central crop of the samples' size).</p>"
+        "(its central crop of the samples' size). The achieved fraction is the mean ± the standard deviation "
+        "between samples (not of the mean: see the next table for confidence intervals).</p>"
     )
     parts.append(_fidelity_table(summary, frame))
     if summary_table is not None and len(summary_table):
