@@ -9,7 +9,10 @@ means at 5%, with the Kolmogorov–Smirnov test as a second opinion in ``ks_pval
 Permeability is bimodal near percolation (a sample has a flow path or not), so it is summarised as two
 metrics: ``percolation_probability`` (the fraction of samples and axes with flow; exact Clopper–Pearson
 interval; Fisher's exact test against the truth) and ``log_permeability`` (ln k of those with flow, k in
-voxel²). Conditions with a controlled fraction are compared with the uncontrolled truth; their verdict is left
+voxel²). A 2D reference has no pieces: its fraction's own uncertainty, sqrt(φ(1 − φ)·A/area) with the
+integral range A of its S2 (Kanit et al. 2003, the method behind ImageRep), gives the truth columns of the
+fraction rows (a normal 95% interval; truth_n empty) and a z test of the samples' mean against it. Conditions
+with a controlled fraction are compared with the uncontrolled truth; their verdict is left
 empty (``controlled``), since the fraction moves every other metric.
 """
 
@@ -116,6 +119,38 @@ def _row(metric: str, samples: np.ndarray, truth: np.ndarray, controlled: bool) 
     return row
 
 
+def _image_spread(run, metric: str) -> tuple[float, float] | None:
+    """(fraction, std) of a 2D reference's own fraction, for the fraction rows; None otherwise."""
+    if metric not in ("fraction", "reference_fraction_error"):
+        return None
+    reference = run[run["role"] == "reference"]
+    std = reference.loc[reference["metric"] == "fraction_std", "value"].astype(float)
+    fraction = reference.loc[reference["metric"] == "fraction", "value"].astype(float)
+    if std.empty or fraction.empty or not np.isfinite(std.iloc[0]):
+        return None
+    return (float(fraction.iloc[0]) if metric == "fraction" else 0.0), float(std.iloc[0])
+
+
+def _against_image(samples: np.ndarray, mean: float, std: float) -> dict:
+    """Truth columns from a 2D image's own uncertainty, and a z test of the samples' mean against it."""
+    from scipy import stats
+
+    s = statistics.summarize(samples)
+    spread = math.sqrt(std**2 + (s.std**2 / s.n if s.n > 1 else 0.0))
+    z = (s.mean - mean) / spread if spread > 0 else math.inf
+    pvalue = float(2 * stats.norm.sf(abs(z)))
+    half = float(stats.norm.ppf(0.975)) * std
+    return {
+        "truth_mean": mean,
+        "truth_std": std,
+        "truth_ci_low": mean - half,
+        "truth_ci_high": mean + half,
+        "pvalue": pvalue,
+        "verdict": "agrees" if pvalue >= 0.05 else "differs",
+        "method": "t interval; the image's own spread from its integral range (Kanit et al. 2003), z test",
+    }
+
+
 def summary_frame(metrics):
     """The ``summary.csv`` table (columns :data:`COLUMNS`) from a study's ``metrics.csv`` frame.
 
@@ -133,6 +168,7 @@ def summary_frame(metrics):
                 if not samples.size:
                     continue
                 truth = _values(run, "truth", metric, axis)
+                image = _image_spread(run, metric) if not truth.size else None
                 row = {
                     "reference": reference,
                     "condition": condition,
@@ -141,6 +177,8 @@ def summary_frame(metrics):
                     "unit": _unit(metric),
                     **_row(metric, samples, truth, controlled),
                 }
+                if image is not None:
+                    row.update(_against_image(samples, *image))
                 if controlled and "verdict" in row:
                     row["verdict"] = "controlled"
                 rows.append(row)

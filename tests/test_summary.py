@@ -93,3 +93,24 @@ def test_ensemble_figures_are_written(tmp_path):
     assert figure.path.is_file() and figure.path.read_bytes()[:4] == b"\x89PNG"
     figure = distributions_figure(frame, tmp_path / "dist.png", voxel_sizes={"lab": 2e-6})
     assert figure.path.is_file() and "95% confidence interval" in figure.caption
+
+
+def test_a_2d_reference_brings_its_own_fraction_uncertainty():
+    from reports.study.measures import image_fraction_std
+
+    # independent pixels: the integral range is one pixel, so the std is the binomial sqrt(φ(1 − φ)/area)
+    image = (np.random.default_rng(5).random((256, 256)) < 0.3).astype(np.uint8)
+    assert image_fraction_std(image, phase=1) == pytest.approx(np.sqrt(0.21 / 256**2), rel=0.05)
+    rows = [("img", "stochastic", "reference", None, "fraction", None, 0.30)]
+    rows.append(("img", "stochastic", "reference", None, "fraction_std", None, 0.02))
+    rng = np.random.default_rng(6)
+    for i in range(30):
+        rows.append(("img", "stochastic", "sample", i, "fraction", None, 0.33 + 0.01 * rng.standard_normal()))
+    frame = pd.DataFrame(rows, columns=["reference", "condition", "role", "sample", "metric", "axis", "value"])
+    row = summary_frame(frame).set_index("metric").loc["fraction"]
+    assert row["truth_mean"] == 0.30 and row["truth_std"] == 0.02
+    assert row["truth_ci_low"] == pytest.approx(0.30 - 1.959964 * 0.02)
+    # 0.03 above the image with its own σ = 0.02: well within what one 2D image can say (z ≈ 1.5)
+    samples = frame.loc[frame["role"] == "sample", "value"].to_numpy()
+    z = (samples.mean() - 0.30) / np.sqrt(0.02**2 + samples.var(ddof=1) / 30)
+    assert row["pvalue"] == pytest.approx(2 * stats.norm.sf(abs(z))) and row["verdict"] == "agrees"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -50,7 +51,33 @@ def _describe(volume: np.ndarray, *, phase: int, metrics: Sequence[str], r_max: 
             "s2": zeros,
             "lineal_path": zeros,
         }
-    return describe(volume, metrics=[m for m in metrics if m in DESCRIPTOR_METRICS], phase=phase, r_max=r_max)
+    result = describe(
+        volume, metrics=[m for m in metrics if m in DESCRIPTOR_METRICS], phase=phase, r_max=r_max
+    )
+    if volume.ndim == 2:
+        result["fraction_std"] = image_fraction_std(volume, phase=phase)
+    return result
+
+
+def image_fraction_std(image: np.ndarray, *, phase: int) -> float | None:
+    """Standard deviation of a 2D image's own phase fraction, from its integral range (Kanit et al. 2003).
+
+    The image is one window of the material: its fraction is uncertain by sqrt(φ(1 − φ)·A/area), A the
+    integral range from the image's own S2 (:func:`reports.statistics.fraction_std`; the method behind the
+    ImageRep tool). None when the image is too small to resolve A.
+    """
+    from reports.statistics import fraction_std, s2_map
+
+    s2 = s2_map(image, phase=phase)
+    fraction = float(s2.flat[0])
+    if not 0.0 < fraction < 1.0:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            return float(fraction_std(s2, fraction, size=image.shape))
+        except (RuntimeWarning, ValueError):
+            return None
 
 
 def _as_numpy(value) -> np.ndarray:

@@ -347,7 +347,8 @@ def build_plan(
                         evaluation("truth", group, {**base, **origin}, ref, volume, piece=piece)
                     )
         crop = central_crop(ref.truth, study.size) if ref.has_volume and len(groups) > 1 else None
-        reference_evaluations.append(evaluation("reference", "descriptors", base, ref, ref.truth))
+        own = base if ref.has_volume else {**base, "uncertainty": "integral range"}  # a 2D image's own spread
+        reference_evaluations.append(evaluation("reference", "descriptors", own, ref, ref.truth))
         if ref.has_volume:
             for group in groups[1:]:
                 reference_evaluations.append(

@@ -16,6 +16,7 @@ __all__ = ["METRIC_UNITS", "metrics_frame", "timing_table"]
 METRIC_UNITS = {
     "fraction": "1",
     "fraction_error": "1",
+    "fraction_std": "1",
     "reference_fraction_error": "1",
     "s2_rmse": "1",
     "lineal_path_rmse": "1",
@@ -53,6 +54,8 @@ def _physics_rows(metric: str, record: Mapping | None, reference: Mapping | None
 
 def _descriptor_rows(description: Mapping) -> list[tuple]:
     rows = [("fraction", None, description["fraction"])]
+    if description.get("fraction_std") is not None:  # a 2D reference's own uncertainty (integral range)
+        rows.append(("fraction_std", None, description["fraction_std"]))
     if "specific_surface" in description:
         rows.append(("specific_surface", None, description["specific_surface"]))
     if "chord_length" in description:
