@@ -106,7 +106,9 @@ def test_a_2d_reference_brings_its_own_fraction_uncertainty():
     rng = np.random.default_rng(6)
     for i in range(30):
         rows.append(("img", "stochastic", "sample", i, "fraction", None, 0.33 + 0.01 * rng.standard_normal()))
-    frame = pd.DataFrame(rows, columns=["reference", "condition", "role", "sample", "metric", "axis", "value"])
+    frame = pd.DataFrame(
+        rows, columns=["reference", "condition", "role", "sample", "metric", "axis", "value"]
+    )
     row = summary_frame(frame).set_index("metric").loc["fraction"]
     assert row["truth_mean"] == 0.30 and row["truth_std"] == 0.02
     assert row["truth_ci_low"] == pytest.approx(0.30 - 1.959964 * 0.02)
@@ -114,3 +116,23 @@ def test_a_2d_reference_brings_its_own_fraction_uncertainty():
     samples = frame.loc[frame["role"] == "sample", "value"].to_numpy()
     z = (samples.mean() - 0.30) / np.sqrt(0.02**2 + samples.var(ddof=1) / 30)
     assert row["pvalue"] == pytest.approx(2 * stats.norm.sf(abs(z))) and row["verdict"] == "agrees"
+
+
+def test_a_permeability_that_did_not_converge_is_recorded_but_left_out_of_the_statistics():
+    from reports.study.tables import _physics_rows
+
+    record = {
+        "axes": [
+            {"axis": 0, "k": 0.02, "converged": False, "reason": "not converged after 100 steps"},
+            {"axis": 1, "k": 0.0, "converged": True, "reason": "no percolating path"},
+            {"axis": 2, "k": 0.0, "converged": False, "reason": "the phase does not occur"},
+        ]
+    }
+    rows = {
+        (m, a): v for m, a, v in _physics_rows("permeability", record, {"axes": [{"axis": 0, "k": 0.04}]})
+    }
+    assert rows[("permeability_converged", 0)] == 0.0 and np.isnan(rows[("permeability", 0)])
+    assert np.isnan(rows[("permeability_ratio", 0)])
+    # no flow path is a measurement: k = 0, whether the solver ran or the phase is absent
+    assert rows[("permeability", 1)] == 0.0 and rows[("permeability_converged", 1)] == 1.0
+    assert rows[("permeability", 2)] == 0.0 and rows[("permeability_converged", 2)] == 1.0

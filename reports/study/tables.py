@@ -25,6 +25,8 @@ METRIC_UNITS = {
     "percolating_fraction": "1",
     "conductivity": "W/(m·K)",
     "conductivity_ratio": "1",
+    "conductivity_converged": "1",
+    "permeability_converged": "1",
     "permeability": "voxel²",
     "permeability_m2": "m²",
     "permeability_ratio": "1",
@@ -43,9 +45,13 @@ def _physics_rows(metric: str, record: Mapping | None, reference: Mapping | None
         axis, value = row["axis"], row.get(value_key)
         if value is None:  # not computed (see the record's notes)
             continue
+        converged = bool(row.get("converged", True)) or row.get("reason") is not None and value == 0.0
+        rows.append((f"{metric}_converged", axis, float(converged)))
+        if not converged:  # recorded, but not a measurement: left out of every statistic (see the notes)
+            value = math.nan
         rows.append((metric, axis, value))
         if row.get("k_m2") is not None:
-            rows.append(("permeability_m2", axis, row["k_m2"]))
+            rows.append(("permeability_m2", axis, row["k_m2"] if converged else math.nan))
         reference_value = ref_axes.get(axis, {}).get(value_key)
         if reference_value:
             rows.append((f"{metric}_ratio", axis, value / reference_value))
