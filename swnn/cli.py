@@ -237,16 +237,16 @@ def _parser() -> argparse.ArgumentParser:
         "--tau",
         type=float,
         default=None,
-        help="metric permeability: relaxation time tau > 0.5; larger converges in fewer steps (default: the "
-        "solver's)",
+        help="metric permeability: relaxation time tau > 0.5 (default: chosen from the pore size and the sample's "
+        "length, 0.6 to 1; k does not depend on it)",
     )
     p.add_argument(
         "--permeability-tol",
         type=float,
         default=None,
         metavar="TOL",
-        help="metric permeability: converged when k changes by less than TOL between checks (default: the "
-        "solver's)",
+        help="metric permeability: converged when the estimated relative error of k, extrapolated from its "
+        "approach to the limit, is below TOL (default 1e-3)",
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     _add_reading(p)

@@ -363,6 +363,14 @@ def test_fast_path_matches_a_tightly_converged_reference():
     assert abs(same_tau.k - reference.k) / reference.k <= same_tau.error_estimate + 1e-6
 
 
+def test_progress_bar_changes_nothing_but_stderr(capsys):
+    # The bar only reports: the same run with and without it gives the same k, bit for bit.
+    quiet = permeability(plates(5))
+    shown = permeability(plates(5), progress=True)
+    assert shown.k == quiet.k and shown.steps == quiet.steps
+    assert "permeability axis 0" in capsys.readouterr().err
+
+
 def test_not_converged_warns_and_says_why():
     with pytest.warns(PermeabilityWarning, match="not converged"):
         result = permeability(plates(11), tau=0.6, max_steps=50, check_every=10)
@@ -396,6 +404,8 @@ def test_blow_up_is_an_error():
         (plates(4), {"backend": "warp"}, ValueError, "backend must be one of"),
         (plates(4), {"max_steps": 0}, ValueError, "max_steps"),
         (plates(4), {"tol": "1e-5"}, TypeError, "tol must be a real number"),
+        (plates(4), {"convergence": "aitken"}, ValueError, "convergence must be one of"),
+        (plates(4), {"tau": "fast"}, ValueError, "tau must be a number > 0.5 or 'auto'"),
         ([[[1, 0]]], {}, TypeError, "numpy array or a torch tensor"),
     ],
 )
