@@ -115,7 +115,10 @@ def crossplot_figure(
         else:
             ax.set_ylabel("ln k (k in voxel²)")
             ax.set_title(f"permeability along axis {axis}")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, frameon=False)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, frameon=False)
+        else:  # every value was left out (no converged solver result): say so in the panel
+            ax.text(0.5, 0.5, "no converged value", transform=ax.transAxes, ha="center", va="center")
     fig.suptitle(reference)
     fig.tight_layout()
     _save(fig, path)
