@@ -135,14 +135,19 @@ def test_chunked_generation_equals_whole_pass(n_phases, precision, whiten):
         assert np.array_equal(chunked, whole), f"block {block} differs"
 
 
-def test_logits_of_blocks_equal_whole_pass_bitwise():
+def test_logits_of_blocks_equal_whole_pass():
     model = _model()
     net = model.network
     field = NoiseField(seed=0, tile=8)
     with torch.no_grad():
         whole = net(torch.from_numpy(field.region((0, 0, 0), (26, 26, 26)))[None])
         part = net(torch.from_numpy(field.region((7, 3, 11), (12, 9, 15)))[None])
-    assert torch.equal(part, whole[:, :, 7:13, 3:6, 11:20])
+    # The same noise through the same weights. Some CPUs' convolution kernels (oneDNN on an Intel Xeon, not on
+    # an AMD EPYC) pick their summation order by input shape, so the logits agree to float32 rounding over the
+    # 8 layers (~1e-7 each), not always bit for bit; a crop misplaced by one voxel differs by ~1e-1. The labels
+    # of chunked generation are compared exactly in test_chunked_generation_equals_whole_pass.
+    torch.testing.assert_close(part, whole[:, :, 7:13, 3:6, 11:20], rtol=0, atol=1e-5)
+    assert not torch.allclose(part, whole[:, :, 8:14, 3:6, 11:20], rtol=0, atol=1e-3)
 
 
 def test_generation_reads_the_models_whitened_noise():
