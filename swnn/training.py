@@ -198,9 +198,9 @@ PROFILES: dict[str, TrainConfig] = {
         section=128,
         isotropic=False,
     ),
-    # Reaches the README's fidelity on a 2-core CPU in about 15 minutes per 128² reference. The two-point term
+    # Reaches the fidelity of docs/results.md on a 2-core CPU in about 15 minutes per 128² reference. The two-point term
     # (weight 1) took the S2 RMSE of M4 from 0.017 to 0.008 and of M2 from 0.0067 to 0.0031, with M3 and the
-    # built-in particles unchanged (session 5, README "Measured").
+    # built-in particles unchanged (commit 26e2457; docs/results.md).
     "quick": TrainConfig(s2_weight=1.0),
 }
 
