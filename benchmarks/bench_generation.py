@@ -45,10 +45,10 @@ def model_path(tmp_path_factory) -> Path:
     return model.save(tmp_path_factory.mktemp("model") / "paper-architecture.pt")
 
 
-def _run_generate(model: Path, out: Path, size: int, block: int) -> tuple[float, float]:
-    """Wall seconds and peak resident MiB of one ``swnn generate`` child process."""
+def _run_generate(model: Path, out: Path, size: int, block: int, device: str) -> tuple[float, float]:
+    """Wall seconds and peak resident MiB of one ``swnn generate --device DEVICE`` child process."""
     command = [sys.executable, "-m", "swnn", "generate", str(model), "-o", str(out), "--size", str(size)]
-    command += ["--block", str(block), "--quiet", "--force"]
+    command += ["--block", str(block), "--device", device, "--quiet", "--force"]
     start = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(child.pid, 0)
@@ -65,12 +65,17 @@ def _run_generate(model: Path, out: Path, size: int, block: int) -> tuple[float,
 @pytest.mark.sizes(full=[128, 512, 1024], tiny=[24])
 def test_generate_volume(benchmark, model_path, tmp_path, size):
     """One size³ volume, block 128, precision auto, written to a zarr store by ``swnn generate``."""
+    generate_volume_case(benchmark, model_path, tmp_path, size, device="cpu")
+
+
+def generate_volume_case(benchmark, model_path: Path, tmp_path: Path, size: int, *, device: str) -> None:
+    """Time ``swnn generate --device DEVICE`` of one size³ volume (block 128) to zarr; peak memory in extra_info."""
     out = tmp_path / f"v{size}.zarr"
     block = min(size, 128)
     peaks = []
 
     def run():
-        seconds, peak = _run_generate(model_path, out, size, block)
+        seconds, peak = _run_generate(model_path, out, size, block, device)
         peaks.append(peak)
         return seconds
 
@@ -80,7 +85,7 @@ def test_generate_volume(benchmark, model_path, tmp_path, size):
     corner = np.asarray(volume[: min(size, 64), : min(size, 64), : min(size, 64)])
     assert set(np.unique(corner)) == {0, 1}  # both phases: the writer had real data to store
     benchmark.extra_info.update(
-        machine_info("cpu"),
+        machine_info(device),
         size=size,
         block=block,
         output="zarr",

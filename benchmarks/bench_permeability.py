@@ -40,10 +40,13 @@ def _device() -> str:
 @pytest.mark.sizes(full=[64, 128], tiny=[16])
 def test_lbm_mlups(benchmark, size):
     """A fixed number of steps on a size³ porous volume (φ ≈ 0.35); MLUPS over fluid nodes."""
+    mlups_case(benchmark, size, device=_device(), steps=STEPS[size])
+
+
+def mlups_case(benchmark, size: int, *, device: str, steps: int) -> None:
+    """Time ``steps`` steps on a size³ porous volume on ``device``; MLUPS and the bandwidth limit in extra_info."""
     volume = porous_volume(size)
-    device = _device()
     source = torch.from_numpy(volume).to(device) if device == "cuda" else volume
-    steps = STEPS[size]
     _fixed_steps(source, 2)  # warm-up: numba loads or compiles its kernels
 
     def run():

@@ -29,18 +29,24 @@ def _reference(size: int) -> np.ndarray:
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_training_iteration(benchmark, profile, precision, size):
     """Seconds per training iteration, 2D→3D, a size² reference."""
+    training_iteration_case(benchmark, profile, precision, size, device="cpu", rounds=3)
+
+
+def training_iteration_case(benchmark, profile: str, precision: str, size: int, *, device: str, rounds: int):
+    """Time ``rounds`` training iterations on ``device`` after one warm-up (kernel selection, handles)."""
     config = PROFILES[profile].replace(precision=precision)
     if size < 128:  # tiny check: same code path, small sections
         config = config.replace(section=24, scales=(1, 2), template=5, directions=16)
-    state = TrainingState.create(_reference(size), config, device="cpu")
-    state.step()  # warm-up (oneDNN kernel selection)
+    state = TrainingState.create(_reference(size), config, device=device)
+    state.step()  # warm-up (oneDNN kernel selection, cuDNN handles and algorithm choice)
+    synchronize(state.device)
 
     def step():
         loss = state.step()
         synchronize(state.device)
         return loss
 
-    loss = benchmark.pedantic(step, rounds=3 if size >= 128 else 1, iterations=1)
+    loss = benchmark.pedantic(step, rounds=rounds if size >= 128 else 1, iterations=1)
     assert np.isfinite(loss)
     benchmark.extra_info.update(
         machine_info(state.device),

@@ -21,21 +21,20 @@ Every case skips when the device is ``cuda`` and no GPU is present.
 
 from __future__ import annotations
 
-import math
 import os
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from benchmarks._info import machine_info, synchronize
-from benchmarks.bench_generation import model_path  # noqa: F401  (fixture: the paper architecture, saved)
-from benchmarks.bench_reconstruction import _reference
+from benchmarks.bench_generation import (
+    generate_volume_case,
+    model_path,  # noqa: F401  (fixture: the paper architecture, saved)
+)
+from benchmarks.bench_reconstruction import training_iteration_case
 
 DEVICE = os.environ.get("SWNN_BENCH_DEVICE", "cuda")
 
@@ -54,30 +53,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_training_iteration(benchmark, profile, precision, size):
     """Seconds per training iteration, 2D→3D, a size² reference (as bench_reconstruction.py, on DEVICE)."""
-    from swnn.training import PROFILES, TrainingState
-
-    config = PROFILES[profile].replace(precision=precision)
-    if size < 128:  # tiny check: same code path, small sections
-        config = config.replace(section=24, scales=(1, 2), template=5, directions=16)
-    state = TrainingState.create(_reference(size), config, device=DEVICE)
-    state.step()  # warm-up: cuDNN handles and algorithm choice
-    synchronize(state.device)
-
-    def step():
-        loss = state.step()
-        synchronize(state.device)
-        return loss
-
-    loss = benchmark.pedantic(step, rounds=5 if size >= 128 else 1, iterations=1)
-    assert np.isfinite(loss)
-    benchmark.extra_info.update(
-        machine_info(state.device),
-        profile=profile,
-        precision=state.precision,
-        reference=f"{size}x{size}",
-        section=config.section,
-        directions=config.directions,
-    )
+    training_iteration_case(benchmark, profile, precision, size, device=DEVICE, rounds=5)
 
 
 def _untrained_model():
@@ -170,50 +146,10 @@ def test_generation_block(benchmark, precision, size):
     )
 
 
-def _run_generate(model: Path, out: Path, size: int, block: int) -> tuple[float, float]:
-    """Wall seconds and peak resident MiB of one ``swnn generate --device DEVICE`` child process."""
-    command = [sys.executable, "-m", "swnn", "generate", str(model), "-o", str(out), "--size", str(size)]
-    command += ["--block", str(block), "--device", DEVICE, "--quiet", "--force"]
-    start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - start
-    child.returncode = returncode = os.waitstatus_to_exitcode(status)  # Popen must know it ended
-    stderr = child.stderr.read().decode(errors="replace")
-    child.stdout.close()
-    child.stderr.close()
-    if returncode != 0:
-        raise AssertionError(f"swnn generate failed ({returncode}):\n{stderr}")
-    return seconds, usage.ru_maxrss / 1024  # KiB on Linux
-
-
 @pytest.mark.sizes(full=[128, 512], tiny=[24])
 def test_generate_volume(benchmark, model_path, tmp_path, size):  # noqa: F811
     """One size³ volume, block 128, precision auto, written to a zarr store by ``swnn generate`` on DEVICE."""
-    import zarr
-
-    out = tmp_path / f"v{size}.zarr"
-    block = min(size, 128)
-    peaks = []
-
-    def run():
-        seconds, peak = _run_generate(model_path, out, size, block)
-        peaks.append(peak)
-        return seconds
-
-    benchmark.pedantic(run, rounds=3 if size <= 128 else 1, iterations=1)
-    volume = zarr.open(str(out), mode="r")
-    assert volume.shape == (size,) * 3 and volume.dtype == np.uint8
-    corner = np.asarray(volume[: min(size, 64), : min(size, 64), : min(size, 64)])
-    assert set(np.unique(corner)) == {0, 1}
-    benchmark.extra_info.update(
-        machine_info(DEVICE),
-        size=size,
-        block=block,
-        output="zarr",
-        peak_rss_mib=round(max(peaks), 1),
-        voxels=size**3,
-    )
+    generate_volume_case(benchmark, model_path, tmp_path, size, device=DEVICE)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -226,37 +162,9 @@ LBM_STEPS = {16: 20, 256: 400}
 @pytest.mark.sizes(full=[256], tiny=[16])
 def test_lbm_mlups(benchmark, size):
     """As bench_permeability.py's test_lbm_mlups (fixed steps, MLUPS over fluid nodes), at 256³, on DEVICE."""
-    from benchmarks.bench_permeability import (
-        BYTES_PER_UPDATE,
-        _copy_bandwidth,
-        _fixed_steps,
-        _run_info,
-        porous_volume,
-    )
+    from benchmarks.bench_permeability import mlups_case
 
-    volume = porous_volume(size)
-    source = torch.from_numpy(volume).to(DEVICE) if DEVICE == "cuda" else volume
-    steps = LBM_STEPS[size]
-    _fixed_steps(source, 2)  # warm-up
-
-    def run():
-        result = _fixed_steps(source, steps)
-        synchronize(DEVICE)
-        return result
-
-    result = benchmark.pedantic(run, rounds=3 if size >= 64 else 1, iterations=1)
-    assert result.steps == steps and math.isfinite(result.k) and result.k > 0
-    assert result.mlups is not None and result.mlups > 0
-    info = _run_info(DEVICE, size, volume, result)
-    info.update(backend="torch" if DEVICE == "cuda" else "numba")
-    bandwidth = _copy_bandwidth(DEVICE, large=size >= 64)
-    info.update(
-        bytes_per_update=BYTES_PER_UPDATE,
-        copy_bandwidth_gb_s=round(bandwidth, 1),
-        bandwidth_limit_mlups=round(bandwidth * 1e9 / BYTES_PER_UPDATE / 1e6, 1),
-        fraction_of_bandwidth_limit=round(result.mlups * 1e6 * BYTES_PER_UPDATE / (bandwidth * 1e9), 3),
-    )
-    benchmark.extra_info.update(info)
+    mlups_case(benchmark, size, device=DEVICE, steps=LBM_STEPS[size])
 
 
 @pytest.mark.sizes(full=[512], tiny=[16])
