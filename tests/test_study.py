@@ -310,12 +310,18 @@ def test_rerun_reuses_every_item(tiny, monkeypatch):
     pd.testing.assert_frame_equal(pd.read_csv(output / "metrics.csv"), before)
 
 
-def test_extending_a_study_runs_only_the_new_items(tiny, tmp_path, monkeypatch):
-    toml, output = tiny
-    copy = tmp_path / "out"
+def _copy_study(output: Path, folder: Path) -> Path:
+    """A copy of the tiny study's folder (cache included) in ``folder``, beside its reference files."""
+    copy = folder / "out"
     shutil.copytree(output, copy)
     for name in ("volume.npy", "image.npy"):
-        shutil.copy(output.parent / name, tmp_path / name)
+        shutil.copy(output.parent / name, folder / name)
+    return copy
+
+
+def test_extending_a_study_runs_only_the_new_items(tiny, tmp_path, monkeypatch):
+    toml, output = tiny
+    copy = _copy_study(output, tmp_path)
     (tmp_path / "more.toml").write_text(
         _study_text(extra_conditions=", 0.3")
     )  # one new model, one new sample
@@ -341,10 +347,7 @@ def test_extending_a_study_runs_only_the_new_items(tiny, tmp_path, monkeypatch):
 def test_a_changed_solver_recomputes_only_its_results(tiny, tmp_path, monkeypatch):
     pytest.importorskip("physics.conductivity")
     _, output = tiny
-    copy = tmp_path / "out"
-    shutil.copytree(output, copy)
-    for name in ("volume.npy", "image.npy"):
-        shutil.copy(output.parent / name, tmp_path / name)
+    copy = _copy_study(output, tmp_path)
     (tmp_path / "s.toml").write_text(_study_text())
     # the conductivity solver was edited, the permeability solver was not
     monkeypatch.setattr(
@@ -360,10 +363,7 @@ def test_a_changed_solver_recomputes_only_its_results(tiny, tmp_path, monkeypatc
 
 def test_a_changed_generator_regenerates_the_samples_not_the_models(tiny, tmp_path, monkeypatch):
     _, output = tiny
-    copy = tmp_path / "out"
-    shutil.copytree(output, copy)
-    for name in ("volume.npy", "image.npy"):
-        shutil.copy(output.parent / name, tmp_path / name)
+    copy = _copy_study(output, tmp_path)
     (tmp_path / "s.toml").write_text(_study_text())
     # the generator's sources were edited, the trainer's were not
     monkeypatch.setattr(
