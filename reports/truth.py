@@ -15,13 +15,14 @@ samples can be read against the truth's own spread.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TruthPiece", "TruthPlan", "plan_truth", "truth_pieces"]
+__all__ = ["TruthPiece", "TruthPlan", "piece_array", "plan_truth", "truth_pieces"]
 
 DRAW_SEED = 7_000_000
 """Seed of a built-in's first further draw (its own volumes use seeds below 10,000)."""
@@ -175,25 +176,27 @@ def truth_pieces(
     ``volume`` is the reference's volume for a ``"volume"`` plan; ``builtin`` the built-in's name for a
     ``"draws"`` plan (each draw is generated once, when its first piece is reached).
     """
-    size = plan.size
+    for piece in plan.pieces:
+        yield piece, piece_array(plan, piece, volume, builtin=builtin)
+
+
+def piece_array(
+    plan: TruthPlan, piece: TruthPiece, volume: np.ndarray | None = None, *, builtin: str | None = None
+) -> np.ndarray:
+    """One piece of ``plan`` as a C-contiguous uint8 array (the last built-in draw is kept in memory)."""
     if plan.source == "draws":
         if builtin is None:
             raise ValueError("builtin must name the built-in reference of a plan of draws")
-        from swnn.references import builtin_realization
-
-        current, data = None, None
-        for piece in plan.pieces:
-            if piece.draw != current:
-                current = piece.draw
-                data = builtin_realization(builtin, seed=piece.draw, shape=(plan.draw_side,) * 3)
-            yield piece, _cut(data, piece.origin, size)
-        return
-    if volume is None:
+        volume = _draw(builtin, piece.draw, plan.draw_side)
+    elif volume is None:
         raise ValueError("volume is needed for a plan of sub-volumes")
-    for piece in plan.pieces:
-        yield piece, _cut(volume, piece.origin, size)
-
-
-def _cut(volume: np.ndarray, origin: tuple[int, int, int], size: int) -> np.ndarray:
-    z, y, x = origin
+    z, y, x = piece.origin
+    size = plan.size
     return np.ascontiguousarray(volume[z : z + size, y : y + size, x : x + size], dtype=np.uint8)
+
+
+@functools.lru_cache(maxsize=1)
+def _draw(builtin: str, seed: int, side: int) -> np.ndarray:
+    from swnn.references import builtin_realization
+
+    return builtin_realization(builtin, seed=seed, shape=(side,) * 3)

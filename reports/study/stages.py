@@ -6,7 +6,6 @@ return the cached result when the item is finished, compute and store it otherwi
 
 from __future__ import annotations
 
-import functools
 import re
 import time
 from collections.abc import Callable
@@ -14,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from reports.truth import piece_array
 
 from .cache import _Cache, _save_npz
 from .measures import _describe, _solve
@@ -244,21 +245,10 @@ def generate_sample(
     )
 
 
-@functools.lru_cache(maxsize=1)
-def _draw(builtin: str, seed: int, side: int) -> np.ndarray:
-    from swnn.references import builtin_realization
-
-    return builtin_realization(builtin, seed=seed, shape=(side,) * 3)
-
-
 def _read_volume(volume) -> np.ndarray:
     """An item's volume: the array itself, a piece of the truth, or the ``.npy`` file's content."""
     if isinstance(volume, TruthSource):
-        size, (z, y, x) = volume.plan.size, volume.piece.origin
-        source = volume.volume
-        if volume.builtin is not None:  # one draw in memory, for its pieces one after the other
-            source = _draw(volume.builtin, volume.piece.draw, volume.plan.draw_side)
-        return np.ascontiguousarray(source[z : z + size, y : y + size, x : x + size])
+        return piece_array(volume.plan, volume.piece, volume.volume, builtin=volume.builtin)
     return volume if isinstance(volume, np.ndarray) else np.load(volume, allow_pickle=False)
 
 
