@@ -130,16 +130,6 @@ def measure_values(frame) -> dict[str, dict[str, list[float]]]:
     return out
 
 
-def _worse_direction(metric: str, baseline: np.ndarray) -> float:
-    """+1 when larger is worse, −1 when smaller is worse; for a shift, away from 0 seen from the baseline."""
-    if _KIND[metric] == "growth":
-        return 1.0
-    if _KIND[metric] == "proportion":
-        return -1.0  # losing flow paths
-    mean = float(np.mean(baseline)) if baseline.size else 0.0
-    return 1.0 if mean >= 0 else -1.0
-
-
 def planned_power(
     metric: str, baseline: np.ndarray, *, n_study: int, alpha: float, tolerance: float | None = None
 ) -> float:
@@ -425,10 +415,10 @@ def check(study_dir: str | os.PathLike, baseline: str | os.PathLike) -> Regressi
             difference = mean_now - mean_base
             status = "ok"
             if i in rejected and abs(difference) > tolerance / 2:
-                if _KIND[metric] == "shift":
+                if _KIND[metric] == "shift":  # away from 0 (the target, or the reference's property)
                     worse = abs(mean_now) > abs(mean_base)
-                else:
-                    worse = difference * _worse_direction(metric, base) > 0
+                else:  # an error grows, or flow paths are lost
+                    worse = difference > 0 if _KIND[metric] == "growth" else difference < 0
                 status = "regressed" if worse else "improved"
         changes.append(
             Change(

@@ -94,7 +94,7 @@ def _axes(frame, metric: str) -> list:
     return found if found else ([None] if (frame["metric"] == name).any() else [])
 
 
-def _row(metric: str, samples: np.ndarray, truth: np.ndarray, controlled: bool) -> dict:
+def _row(metric: str, samples: np.ndarray, truth: np.ndarray) -> dict:
     if metric == "percolation_probability":
         s = statistics.proportion(int(samples.sum()), int(samples.size))
         t = statistics.proportion(int(truth.sum()), int(truth.size)) if truth.size else None
@@ -175,7 +175,7 @@ def summary_frame(metrics):
                     "metric": metric,
                     "axis": axis,
                     "unit": _unit(metric),
-                    **_row(metric, samples, truth, controlled),
+                    **_row(metric, samples, truth),
                 }
                 if image is not None:
                     row.update(_against_image(samples, *image))
