@@ -6,7 +6,8 @@ mapped to phases ``0..n-1`` in ascending grey order, and volumes hold ``uint8`` 
 
 Readers
     :func:`read_image` (PNG, BMP, TIFF page, NPY), :func:`read_volume` (TIFF stack, NPY, RAW, zarr) and
-    :func:`read_microstructure` (either, depending on the file).
+    :func:`read_microstructure` (either, depending on the file). Each also reads a ``.zip`` archive holding
+    exactly one such file (as data sets are often distributed), in memory, without unpacking it.
 Writers
     :class:`VolumeWriter` streams a large volume block by block into ``.npy``, ``.tif``/``.tiff``,
     ``.zarr`` or ``.raw``; :func:`write_volume` writes a whole array; :func:`write_png` writes a 2D label
@@ -236,6 +237,8 @@ def _check_readable(path: Path, accepted: tuple[str, ...], what: str) -> str:
         )
     if suffix == ".zarr":
         raise ValueError(f"{path}: a zarr store must be a directory (zip stores are not supported)")
+    if suffix == ".zip":
+        return suffix
     if suffix not in accepted:
         raise ValueError(
             f"{path}: unsupported {what} format {suffix or '(no extension)'!r}; accepted: {', '.join(accepted)}"
@@ -261,10 +264,10 @@ def _grey_from_colour(array: np.ndarray, path: Path) -> np.ndarray:
     return np.ascontiguousarray(rgb[..., 0])
 
 
-def _read_pillow(path: Path) -> np.ndarray:
+def _read_pillow(path: Path, source=None) -> np.ndarray:
     from PIL import Image
 
-    with Image.open(path) as image:
+    with Image.open(path if source is None else source) as image:
         if image.mode == "P":
             image = image.convert("RGBA" if "transparency" in image.info else "RGB")
         elif image.mode in ("LA", "PA"):
@@ -280,10 +283,10 @@ def _read_pillow(path: Path) -> np.ndarray:
     return array
 
 
-def _read_tiff(path: Path) -> np.ndarray:
+def _read_tiff(path: Path, source=None) -> np.ndarray:
     import tifffile
 
-    with tifffile.TiffFile(path) as tif:
+    with tifffile.TiffFile(path if source is None else source) as tif:
         series = tif.series[0]
         axes = series.axes
         array = series.asarray()
@@ -307,9 +310,9 @@ def _read_tiff(path: Path) -> np.ndarray:
     return array
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def _read_npy(path: Path, source=None) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path if source is None else source, allow_pickle=False)
     except ValueError as error:
         raise ValueError(f"{path}: not a plain NPY array ({error})") from error
 
@@ -329,7 +332,7 @@ def _read_zarr(path: Path) -> np.ndarray:
     return np.asarray(arrays[0][1][...])
 
 
-def _read_raw(path: Path, shape, dtype) -> np.ndarray:
+def _read_raw(path: Path, shape, dtype, data: bytes | None = None) -> np.ndarray:
     if shape is None or dtype is None:
         raise ValueError(
             f"{path}: a RAW file needs its shape and dtype (got shape={shape!r}, dtype={dtype!r}); "
@@ -340,16 +343,58 @@ def _read_raw(path: Path, shape, dtype) -> np.ndarray:
         raise ValueError(f"shape must be 2 or 3 positive integers, got {shape}")
     dtype = np.dtype(dtype)
     expected = math.prod(shape) * dtype.itemsize
-    found = path.stat().st_size
+    found = path.stat().st_size if data is None else len(data)
     if found != expected:
         raise ValueError(
             f"{path}: size mismatch for shape {shape} and dtype {dtype}: expected {expected} bytes, "
             f"found {found} bytes"
         )
+    if data is not None:
+        return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
     return np.fromfile(path, dtype=dtype).reshape(shape)
 
 
+def _read_zip(path: Path, shape, dtype) -> np.ndarray:
+    """The one image or volume file inside a zip archive (PNG, BMP, TIFF, NPY or RAW), read in memory.
+
+    Folders, hidden files and ``__MACOSX`` entries are ignored; the archive must hold exactly one readable
+    file, which keeps the choice of the member unambiguous.
+    """
+    import io
+    import zipfile
+
+    readable = tuple(s for s in _READ_SUFFIXES if s != ".zarr")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [
+                info
+                for info in archive.infolist()
+                if not info.is_dir()
+                and not info.filename.startswith("__MACOSX/")
+                and not Path(info.filename).name.startswith(".")
+                and Path(info.filename).suffix.lower() in readable
+            ]
+            if len(members) != 1:
+                found = ", ".join(m.filename for m in members) or "none"
+                raise ValueError(
+                    f"{path}: a zip archive must hold exactly one image or volume file "
+                    f"({', '.join(readable)}); found: {found}"
+                )
+            data = archive.read(members[0])
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise ValueError(f"{path}: not a readable zip archive ({error})") from None
+    name = Path(members[0].filename)
+    label = Path(f"{path}:{name}")
+    suffix = name.suffix.lower()
+    if suffix == ".raw":
+        return _read_raw(label, shape, dtype, data)
+    reader = {".png": _read_pillow, ".bmp": _read_pillow, ".npy": _read_npy}.get(suffix, _read_tiff)
+    return reader(label, io.BytesIO(data))
+
+
 def _read_array(path: Path, suffix: str, shape, dtype) -> np.ndarray:
+    if suffix == ".zip":
+        return _read_zip(path, shape, dtype)
     if suffix in (".png", ".bmp"):
         return _read_pillow(path)
     if suffix in (".tif", ".tiff"):

@@ -6,6 +6,8 @@ tolerances.
 
 import json
 import os
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -273,6 +275,48 @@ def test_read_raw_size_mismatch(tmp_path, labels3d):
     labels3d.tofile(path)
     with pytest.raises(ValueError, match=r"expected 2160 bytes, found 1080 bytes"):
         read_volume(path, shape=(9, 12, 10), dtype="<u2")
+
+
+@pytest.mark.parametrize("member", ["stack.tif", "data/vol.npy", "vol.raw"])
+def test_read_volume_from_a_zip_archive(tmp_path, labels3d, member):
+    grey = labels3d.astype(np.uint8) * 100  # grey levels 0/100/200 -> labels 0/1/2
+    source = tmp_path / Path(member).name
+    if source.suffix == ".tif":
+        tifffile.imwrite(source, grey)
+    elif source.suffix == ".npy":
+        np.save(source, grey)
+    else:
+        grey.tofile(source)
+    archive = tmp_path / "scan.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.write(source, member)
+        zf.writestr("__MACOSX/._stack.tif", b"resource fork")  # ignored, as are folders and dot files
+        zf.writestr("README.txt", b"not an image")
+    raw_options = {"shape": labels3d.shape, "dtype": "uint8"} if source.suffix == ".raw" else {}
+    np.testing.assert_array_equal(read_volume(archive, **raw_options), labels3d)
+    np.testing.assert_array_equal(read_microstructure(archive, **raw_options), labels3d)
+
+
+def test_read_image_from_a_zip_archive(tmp_path, labels2d):
+    Image.fromarray(labels2d * 100).save(tmp_path / "image.png")
+    with zipfile.ZipFile(tmp_path / "image.zip", "w") as zf:
+        zf.write(tmp_path / "image.png", "image.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "image.zip"), labels2d)
+
+
+def test_zip_archive_must_hold_one_readable_file(tmp_path, labels3d):
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as zf:
+        zf.writestr("a.npy", b"")
+        zf.writestr("b.tif", b"")
+    with pytest.raises(ValueError, match="exactly one image or volume file.*found: a.npy, b.tif"):
+        read_volume(tmp_path / "two.zip")
+    with zipfile.ZipFile(tmp_path / "none.zip", "w") as zf:
+        zf.writestr("notes.txt", b"x")
+    with pytest.raises(ValueError, match="found: none"):
+        read_volume(tmp_path / "none.zip")
+    (tmp_path / "bad.zip").write_bytes(b"not a zip archive")
+    with pytest.raises(ValueError, match="bad.zip: not a readable zip archive"):
+        read_volume(tmp_path / "bad.zip")
 
 
 def test_read_volume_rejects_an_image(tmp_path, labels2d):

@@ -182,6 +182,31 @@ def test_paper_data_study_is_valid(shared_data):
     assert [r.name for r in study.references] == ["M1", "M2", "M3", "M4", "berea"]
     loaded = prepare_study(study)
     assert len(loaded) == 5
+    # Berea trains on its 128³ crop and is compared with the 400³ scan it was cut from (voxels 136:264)
+    berea = loaded[-1]
+    assert berea.training_input.shape == (128,) * 3 and berea.truth.shape == (400,) * 3
+    np.testing.assert_array_equal(berea.truth[136:264, 136:264, 136:264], berea.training_input)
+
+
+def test_a_separate_truth_volume(tmp_path, capsys):
+    _write_references(tmp_path)
+    volume = np.load(tmp_path / "volume.npy")
+    np.save(tmp_path / "scan.npy", np.tile(volume, (2, 2, 2)))
+    text = _study_text().replace('source = "volume.npy"', 'source = "volume.npy"\ntruth = "scan.npy"')
+    (tmp_path / "s.toml").write_text(text)
+    loaded = prepare_study(load_study(tmp_path / "s.toml"))
+    assert loaded[0].truth.shape == (64,) * 3 and loaded[0].training_input.shape == (32,) * 3
+    # the truth must be the same material with the same labels: here a third phase appears
+    three = np.tile(volume, (2, 2, 2))
+    three[0, 0, 0] = 2
+    np.save(tmp_path / "scan.npy", three)
+    with pytest.raises(
+        ValueError, match=r"reference 'volume': its truth .*scan.npy has 3 phases and its source 2"
+    ):
+        prepare_study(load_study(tmp_path / "s.toml"))
+    (tmp_path / "scan.npy").unlink()
+    _fails_with(capsys, ["study", str(tmp_path / "s.toml"), "-o", str(tmp_path / "out")], "truth.*scan.npy")
+    assert not (tmp_path / "out").exists()
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -59,6 +59,25 @@ def central_crop(volume: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(volume[index])
 
 
+def _read_truth(path: str, n_phases: int, where: str) -> np.ndarray:
+    """The ``truth`` volume of a reference, checked to be 3D with the reference's number of phases."""
+    from swnn.io import read_volume
+
+    try:
+        truth = read_volume(path)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{where}: truth: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"{where}: truth: {exc}") from None
+    found = int(truth.max()) + 1
+    if found != n_phases:
+        raise ValueError(
+            f"{where}: its truth {path} has {found} phases and its source {n_phases}; they must be the "
+            "same material with the same labels"
+        )
+    return truth
+
+
 def prepare_study(study: Study) -> list[LoadedReference]:
     """Load every reference and check every condition (phase present, target fraction reachable, r_max).
 
@@ -83,6 +102,8 @@ def prepare_study(study: Study) -> list[LoadedReference]:
             )
         builtin = ref.source.startswith("builtin:")
         truth = reference.volume if reference.volume is not None else reference.image
+        if ref.truth is not None:
+            truth = _read_truth(ref.truth, reference.n_phases, where)
         if not (truth == ref.phase).any():
             raise ValueError(f"{where}: phase {ref.phase} does not occur in it")
         if study.r_max >= min(truth.shape):

@@ -100,6 +100,10 @@ class ReferenceSettings:
     samples : int or None
         Samples per model of this reference (None: the study's ``samples``): a reference whose measures
         spread more needs more of them for the same power.
+    truth : str or None
+        A 3D volume file of the same material, with the same labels: the ground truth that samples are
+        compared with and cut into truth pieces, in place of ``source`` (which is still what the model is
+        trained on). For a CT crop trained on, the larger scan it was cut from. None: ``source`` itself.
     """
 
     source: str
@@ -111,6 +115,7 @@ class ReferenceSettings:
     raw_dtype: str | None = None
     conditions: tuple[Condition, ...] = (Condition(),)
     samples: int | None = None
+    truth: str | None = None
 
 
 @dataclass(frozen=True)

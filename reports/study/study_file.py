@@ -53,6 +53,7 @@ _REFERENCE_KEYS = (
     "raw_dtype",
     "conditions",
     "samples",
+    "truth",
 )
 _PHYSICS_KEYS = ("axes", "conductivities", "conductivity", "permeability")
 
@@ -292,6 +293,10 @@ def _reference(
         len(raw_shape) in (2, 3) and all(isinstance(n, int) and n > 0 for n in raw_shape)
     ):
         problems.add(f"{where}.raw_shape must be [H, W] or [Z, Y, X], got {raw_shape!r}")
+    truth = _typed(problems, table, "truth", str, where)
+    if truth is not None:
+        path = Path(truth).expanduser()
+        truth = os.path.abspath(path if path.is_absolute() else base / path)
     samples = _typed(problems, table, "samples", int, where)
     if samples is not None and samples < 1:
         problems.add(f"{where}.samples must be at least 1, got {samples}")
@@ -310,6 +315,7 @@ def _reference(
         raw_dtype=_typed(problems, table, "raw_dtype", str, where),
         conditions=conditions,
         samples=samples,
+        truth=truth,
     )
 
 
