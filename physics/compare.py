@@ -24,10 +24,12 @@ class Comparison:
     ----------
     fraction_error : float
         Phase fraction of the volume minus that of the reference.
-    s2_rmse : float
-        Root-mean-square difference of the non-periodic S2(r), r = 0 … r_max.
-    lineal_path_rmse : float
-        Root-mean-square difference of L(r), r = 0 … r_max.
+    s2_rmse : float or None
+        Root-mean-square difference of the non-periodic S2(r), r = 0 … r_max (None when one of two compared
+        evaluations has no S2).
+    lineal_path_rmse : float or None
+        Root-mean-square difference of L(r), r = 0 … r_max (None when one of two compared evaluations has no
+        lineal path).
     axis_by_axis : bool
         True when volume and reference have the same number of dimensions and were compared axis by
         axis (RMSE over all axes and lags); False when the mean over the volume's axes was compared with
@@ -37,8 +39,8 @@ class Comparison:
     """
 
     fraction_error: float
-    s2_rmse: float
-    lineal_path_rmse: float
+    s2_rmse: float | None
+    lineal_path_rmse: float | None
     axis_by_axis: bool
     r_max: int
 
@@ -46,8 +48,8 @@ class Comparison:
         """JSON-ready dict of Python numbers."""
         return {
             "fraction_error": float(self.fraction_error),
-            "s2_rmse": float(self.s2_rmse),
-            "lineal_path_rmse": float(self.lineal_path_rmse),
+            "s2_rmse": None if self.s2_rmse is None else float(self.s2_rmse),
+            "lineal_path_rmse": None if self.lineal_path_rmse is None else float(self.lineal_path_rmse),
             "axis_by_axis": bool(self.axis_by_axis),
             "r_max": int(self.r_max),
         }
@@ -58,11 +60,15 @@ def _rmse(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _comparison(fractions, s2, lp, *, axis_by_axis: bool, r_max: int) -> Comparison:
-    """The one formula: ``s2`` and ``lp`` are pairs of (per_axis, mean) curves holding lags 0 … ``r_max``."""
+    """The one formula: ``s2`` and ``lp`` are pairs of (per_axis, mean) curves holding lags 0 … ``r_max``,
+    or None where a curve is missing."""
     lags = slice(0, r_max + 1)
     which = 0 if axis_by_axis else 1  # per axis, or the mean over the axes of each
-    s2_rmse = _rmse(s2[0][which][..., lags], s2[1][which][..., lags])
-    lp_rmse = _rmse(lp[0][which][..., lags], lp[1][which][..., lags])
+
+    def rmse(pair):
+        return None if pair is None else _rmse(pair[0][which][..., lags], pair[1][which][..., lags])
+
+    s2_rmse, lp_rmse = rmse(s2), rmse(lp)
     return Comparison(
         fraction_error=fractions[0] - fractions[1],
         s2_rmse=s2_rmse,
@@ -73,13 +79,6 @@ def _comparison(fractions, s2, lp, *, axis_by_axis: bool, r_max: int) -> Compari
 
 
 def _compare_evaluations(volume: Evaluation, reference: Evaluation, phase, r_max) -> Comparison:
-    for name, evaluation in (("volume", volume), ("reference", reference)):
-        missing = [m for m in ("s2", "lineal_path") if getattr(evaluation, m) is None]
-        if missing:
-            raise ValueError(
-                f"compare needs S2 and the lineal path of both evaluations; the {name} evaluation has no "
-                f"{' and no '.join(missing)} (evaluate it with metrics including 's2' and 'lineal_path')"
-            )
     if phase is not None and {int(phase)} != {volume.phase, reference.phase}:
         raise ValueError(
             f"phase={phase!r} does not match the evaluations, which describe phase {volume.phase} (volume) and "
@@ -93,10 +92,16 @@ def _compare_evaluations(volume: Evaluation, reference: Evaluation, phase, r_max
             f"r_max={r_max} is larger than the lags both evaluations hold (0 … {common}; their r_max are "
             f"{volume.r_max} and {reference.r_max}); compare up to r_max={common} or evaluate with a larger r_max"
         )
+    both = (volume, reference)
+
+    def curves(metric: str):  # the pair of curves, when both evaluations hold them
+        results = [getattr(e, metric) for e in both]
+        return None if None in results else [(r.per_axis, r.mean) for r in results]
+
     return _comparison(
         (volume.fraction, reference.fraction),
-        [(e.s2.per_axis, e.s2.mean) for e in (volume, reference)],
-        [(e.lineal_path.per_axis, e.lineal_path.mean) for e in (volume, reference)],
+        curves("s2"),
+        curves("lineal_path"),
         axis_by_axis=len(volume.shape) == len(reference.shape),
         r_max=r_max,
     )
@@ -114,8 +119,9 @@ def compare(
     Parameters
     ----------
     volume : Evaluation, or ndarray or Tensor of shape (Y, X) or (Z, Y, X)
-        Microstructure to assess, for example a reconstruction: its :func:`~physics.evaluate` (with the
-        metrics ``"s2"`` and ``"lineal_path"``), or the label image itself.
+        Microstructure to assess, for example a reconstruction: its :func:`~physics.evaluate`, or the label
+        image itself. Two evaluations are compared on the curves both hold (the RMSE of a curve one of them
+        lacks is None).
     reference : Evaluation, or ndarray or Tensor of shape (Y, X) or (Z, Y, X)
         Reference, for example the 2D image a 3D volume was reconstructed from; of the same kind as
         ``volume`` (two evaluations or two arrays).

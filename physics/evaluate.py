@@ -45,7 +45,7 @@ DEFAULT_R_MAX = 32
 """Largest lag of S2 and of the lineal path when ``r_max`` is not given (less on a smaller volume)."""
 
 _NEEDS_3D = "permeability needs a 3D volume; this input is a 2D image"
-_PERMEABILITY_UNIT = "voxel² (k); m² (k_m2) and darcy (k_darcy) with --voxel-size"
+_PERMEABILITY_UNIT = "voxel² (k); m² (k_m2) and darcy (k_darcy) with voxel_size"
 # keyword arguments that evaluate() sets itself and that the options mappings may not override
 _SET_BY_EVALUATE = {
     "conductivity": {"volume", "axes", "conductivities", "sides", "device"},

@@ -314,7 +314,7 @@ def write_baseline(
 
 def _read_baseline(path: Path) -> dict:
     if not path.is_file():
-        raise FileNotFoundError(f"baseline {path} does not exist; write one with --write-baseline")
+        raise FileNotFoundError(f"baseline {path} does not exist; write one with write_baseline")
     try:
         baseline = json.loads(path.read_text())
     except ValueError as exc:
@@ -323,7 +323,7 @@ def _read_baseline(path: Path) -> dict:
         found = baseline.get("format") if isinstance(baseline, dict) else None
         raise NotComparable(
             f"baseline {path} is not a {BASELINE_FORMAT} file (found {found!r}); rewrite it from a study "
-            "with --write-baseline"
+            "with write_baseline"
         )
     return baseline
 
@@ -354,8 +354,8 @@ def check(study_dir: str | os.PathLike, baseline: str | os.PathLike) -> Regressi
         When the study and the baseline do not hold the same runs, measures and sample side.
     """
     study_dir, baseline_path = Path(study_dir), Path(baseline)
-    stored = _read_baseline(baseline_path)
     values = measure_values(_read_metrics(study_dir))
+    stored = _read_baseline(baseline_path)
     _comparable(stored, values, _design(study_dir), study_dir, baseline_path)
     tolerances = {**TOLERANCES, **stored.get("tolerances", {})}
     alpha = float(stored.get("alpha", ALPHA))

@@ -13,7 +13,9 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for but no CUDA GPU is available; use --device cpu or auto")
+        raise ValueError(
+            "device='cuda' was asked for but no CUDA GPU is available; use device='cpu' or 'auto'"
+        )
     if dev.type not in ("cpu", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
     return dev

@@ -16,7 +16,20 @@ from swnn._version import __version__
 
 __all__ = ["main"]
 
-_USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError, FloatingPointError)
+# Bad input and an unusable environment (a missing, unwritable or full destination): one line, exit status 2.
+# Every other exception (TypeError, ImportError, ...) is a bug in swnn: exit status 70.
+_USER_ERRORS = (ValueError, OSError, FloatingPointError)
+
+# The library names parameters; the command line names its flags.
+_FLAG_WORDING = (
+    ("pass force=True", "pass --force"),
+    ("give threshold=T", "pass --threshold T"),
+    ("use device='cpu' or 'auto'", "use --device cpu or auto"),
+    ("use precision='fp32'", "use --precision fp32"),
+    ("lower learning_rate", "lower --lr"),
+    ("with write_baseline", "with --write-baseline"),
+    ("choose another output folder", "choose another -o"),
+)
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -31,7 +44,7 @@ _EXIT_STATUSES = f"""exit status:
   {EXIT_BAD_INPUT}   bad input (a missing file, a bad option or value): one line on stderr
   {EXIT_NOT_CONVERGED}   a solver did not converge (evaluate: the metrics JSON is still written, with "converged": false)
   {EXIT_NOT_COMPARABLE}   not comparable (regress: the study and the baseline measure different things)
-  {EXIT_INTERNAL_ERROR}  internal error, a bug in swnn: please report it (SWNN_DEBUG=1 prints the traceback)
+  {EXIT_INTERNAL_ERROR}  internal error, a bug in swnn: please report it (--debug or SWNN_DEBUG=1 prints the traceback)
   130 interrupted (Ctrl-C); 141 the reader of the output closed it (as with `| head`)"""
 
 
@@ -123,6 +136,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite an existing model")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="write the checkpoint MODEL.ckpt every N iterations (default 100) and on Ctrl-C; a rerun of the "
+        "same command resumes from it",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_reading(p)
     _add_device(p)
@@ -282,6 +303,13 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--write-baseline", metavar="FILE", help="write the study's fidelity as a baseline")
     p.add_argument("--force", action="store_true", help="overwrite an existing --write-baseline file")
     p.set_defaults(func=_regress)
+    for p in (parser, *sub.choices.values()):  # accepted before or after the command
+        p.add_argument(
+            "--debug",
+            action="store_true",
+            default=False if p is parser else argparse.SUPPRESS,
+            help="print the traceback of an internal error",
+        )
     return parser
 
 
@@ -322,12 +350,11 @@ def _evaluate(args) -> int:
 
     from physics import METRICS, PHYSICS_METRICS, as_indicator, compare, evaluate
     from swnn._device import resolve_device
-    from swnn.io import atomic_write
+    from swnn.io import atomic_write, check_destination
     from swnn.references import load_reference
 
     output = Path(args.output)
-    if output.exists() and not args.force:
-        raise FileExistsError(f"{output} exists; pass --force to overwrite")
+    check_destination(output, force=args.force)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     accepted = (*METRICS, *PHYSICS_METRICS)
     unknown = [m for m in metrics if m not in accepted]
@@ -442,36 +469,13 @@ def _references(args) -> int:
     return 0
 
 
-def _training_images(args):
-    """The training input of `swnn train`: one reference's images or volume, or several 2D images pooled."""
-    from swnn.references import load_reference
-
-    shape = tuple(args.raw_shape) if args.raw_shape else None
-    references = [
-        load_reference(spec, threshold=args.threshold, shape=shape, dtype=args.raw_dtype)
-        for spec in args.reference
-    ]
-    if len(references) == 1:
-        ref = references[0]
-        # a 3D file trains each axis on its own sections; a built-in trains on its 2D section (its volume is
-        # the ground truth to compare with)
-        use_volume = ref.volume is not None and not ref.name.startswith("builtin:")
-        return (ref.volume if use_volume else list(ref.images)), ref.n_phases, ref.name
-    for ref in references:
-        if ref.volume is not None:
-            raise ValueError(
-                f"{ref.name}: several references must all be 2D images of one material; "
-                "give a 3D volume on its own"
-            )
-    return [ref.image for ref in references], max(r.n_phases for r in references), "+".join(args.reference)
-
-
 def _train(args) -> int:
-    from swnn.training import PROFILES, train
+    from swnn.api import load_reference, training_input
+    from swnn.io import check_destination
+    from swnn.training import PROFILES
 
     output = Path(args.output)
-    if output.exists() and not args.force:
-        raise FileExistsError(f"{output} exists; pass --force to overwrite")
+    check_destination(output, force=args.force)
     config = PROFILES[args.profile].replace(
         iterations=args.iterations,
         learning_rate=args.lr,
@@ -486,10 +490,40 @@ def _train(args) -> int:
         isotropic=args.isotropic,
         s2_weight=args.s2_weight,
         lineal_weight=args.lineal_weight,
+        checkpoint_every=args.checkpoint_every,
         seed=args.seed,
     )
-    images, n_phases, name = _training_images(args)
-    result = train(
+    shape = tuple(args.raw_shape) if args.raw_shape else None
+    references = [
+        load_reference(spec, threshold=args.threshold, shape=shape, dtype=args.raw_dtype)
+        for spec in args.reference
+    ]
+    images, n_phases, name = training_input(references)
+    try:
+        result = _train_model(args, images, config, n_phases, name, output)
+    except KeyboardInterrupt:
+        checkpoint = Path(f"{output}.ckpt")
+        if checkpoint.exists():
+            print(
+                f"swnn train: interrupted; {checkpoint} holds the iterations done: rerun the same command to "
+                "resume (--restart starts afresh)",
+                file=sys.stderr,
+            )
+            return 130
+        raise
+    meta = result.model.metadata
+    print(
+        f"saved {output}: {config.iterations} iterations in {result.seconds:.0f} s "
+        f"({result.seconds_per_iteration:.2f} s/it), target fraction {meta['target_fraction']:.4f}, "
+        f"threshold {meta['threshold']}"
+    )
+    return 0
+
+
+def _train_model(args, images, config, n_phases, name, output):
+    from swnn.training import train
+
+    return train(
         images,
         config=config,
         output=output,
@@ -502,13 +536,6 @@ def _train(args) -> int:
         resume=not args.restart,
         force=args.force,
     )
-    meta = result.model.metadata
-    print(
-        f"saved {output}: {config.iterations} iterations in {result.seconds:.0f} s "
-        f"({result.seconds_per_iteration:.2f} s/it), target fraction {meta['target_fraction']:.4f}, "
-        f"threshold {meta['threshold']}"
-    )
-    return 0
 
 
 def _output_paths(output: Path, samples: int) -> list[Path]:
@@ -521,63 +548,46 @@ def _output_paths(output: Path, samples: int) -> list[Path]:
 
 
 def _generate(args) -> int:
-    from swnn.generation import GenerationSettings, generate
-    from swnn.io import VolumeWriter, write_png
-    from swnn.model import load_model
+    from swnn.api import generate_to, load_model, volume_shape
+    from swnn.io import check_destination
 
     if args.samples < 1:
         raise ValueError(f"--samples must be at least 1, got {args.samples}")
-    shape = (args.size,) * 3 if args.size is not None else tuple(args.shape)
-    if min(shape) < 1:
-        raise ValueError(f"the output shape must be positive, got {shape}")
-    output = Path(args.output)
-    paths = _output_paths(output, args.samples)
+    shape = volume_shape(args.size if args.size is not None else tuple(args.shape))
+    paths = _output_paths(Path(args.output), args.samples)
     for path in paths:
-        if path.exists() and not args.force:
-            raise FileExistsError(f"{path} exists; pass --force to overwrite")
-    is_png = output.suffix.lower() == ".png"
-    if is_png and shape[0] != 1:
-        raise ValueError(
-            f"{output}: PNG holds one 2D image; use --shape 1 Y X, or .npy/.tif/.zarr for volumes"
-        )
-    from swnn._device import resolve_device, resolve_precision
-
+        check_destination(path, force=args.force)
     model = load_model(args.model)
-    precision = resolve_precision(args.precision, resolve_device(args.device))
-    settings = GenerationSettings(block=args.block, seed=args.seed, precision=precision)
     for sample, path in enumerate(paths):
-        metadata = {
-            "seed": args.seed,
-            "sample": sample,
-            "model": str(args.model),
-            "model_sha256": model.metadata.get("model_sha256"),
-            "swnn_version": __version__,
-            "n_phases": model.network.n_phases,
-            "phase": model.metadata.get("phase", 1),
-            "threshold": model.threshold_for(precision) if model.network.n_phases == 2 else None,
-            "voxel_size": args.voxel_size,
-            "block": args.block,
-            "precision": precision,
-            "reference": model.metadata.get("reference", {}).get("name"),
-        }
-        if is_png:
-            image = generate(model, shape, settings=settings, sample=sample, device=args.device)[0]
-            write_png(path, image, n_phases=model.network.n_phases, force=args.force)
-        else:
-            with VolumeWriter(
-                path, shape, metadata=metadata, force=args.force, chunks=(min(args.block, 128),) * 3
-            ) as writer:
-                generate(
-                    model,
-                    shape,
-                    settings=settings,
-                    sample=sample,
-                    device=args.device,
-                    writer=writer,
-                    progress=not args.quiet,
-                )
+        generate_to(
+            path,
+            model,
+            shape,
+            seed=args.seed,
+            sample=sample,
+            block=args.block,
+            precision=args.precision,
+            voxel_size=args.voxel_size,
+            force=args.force,
+            device=args.device,
+            progress=not args.quiet,
+        )
         print(f"wrote {path}")
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception's message on one line (an OSError without a message: its class and file)."""
+    text = " ".join(str(exc).split())
+    if not text and isinstance(exc, OSError) and exc.filename:
+        text = f"{exc.strerror or type(exc).__name__}: {exc.filename}"
+    return text or type(exc).__name__
+
+
+def _flag_wording(message: str) -> str:
+    for library, flag in _FLAG_WORDING:
+        message = message.replace(library, flag)
+    return message
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -587,27 +597,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    debug = args.debug or os.environ.get("SWNN_DEBUG") == "1"
     try:
         return int(args.func(args) or 0)
-    except _USER_ERRORS as exc:
-        print(f"swnn {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(f"swnn {args.command}: interrupted", file=sys.stderr)
-        return 130
     except (
         BrokenPipeError
     ):  # the reader of the output went away (`| head`): stop quietly, as a shell tool does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except _USER_ERRORS as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"swnn {args.command}: error: {_flag_wording(_one_line(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"swnn {args.command}: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:  # a bug: one line, the traceback only on request
+        if debug:
+            traceback.print_exc()
         print(
-            f"swnn {args.command}: internal error: {type(exc).__name__}: {exc} (please report"
-            + (")" if os.environ.get("SWNN_DEBUG") == "1" else "; SWNN_DEBUG=1 shows the traceback)"),
+            f"swnn {args.command}: internal error, a bug in swnn: {type(exc).__name__}: {_one_line(exc)} "
+            + ("(please report it)" if debug else "(please report it; --debug shows the traceback)"),
             file=sys.stderr,
         )
-        if os.environ.get("SWNN_DEBUG") == "1":
-            traceback.print_exc()
         return EXIT_INTERNAL_ERROR
 
 

@@ -101,7 +101,7 @@ def provenance(
         "seed": settings.seed,
         "sample": sample,
         "model": str(model_path),
-        "model_sha256": model.metadata.get("model_sha256"),
+        "model_sha256": model.metadata.get("model_sha256") or model.model_hash(),
         "swnn_version": __version__,
         "n_phases": n_phases,
         "phase": model.metadata.get("phase", 1),

@@ -40,6 +40,8 @@ __all__ = [
     "WRITE_SUFFIXES",
     "VolumeWriter",
     "atomic_write",
+    "check_destination",
+    "check_folder",
     "read_image",
     "read_microstructure",
     "read_volume",
@@ -195,7 +197,7 @@ def to_labels(
         found = f"{values.size}" if complete else f"more than {_MAX_COUNTED_LEVELS}"
         raise ValueError(
             f"{source}: found {found} grey levels; a reference must be segmented into at most "
-            f"{max_phases} phases (labels or a few grey levels), or pass --threshold T"
+            f"{max_phases} phases (labels or a few grey levels), or give threshold=T"
         )
     if values.size < min_phases:
         raise ValueError(
@@ -232,7 +234,8 @@ def _check_readable(path: Path, accepted: tuple[str, ...], what: str) -> str:
         if ".zarr" in accepted and (suffix == ".zarr" or _is_zarr_dir(path)):
             return ".zarr"
         raise ValueError(
-            f"{path}: a folder, not a {what} file; accepted: {', '.join(accepted)} (a folder only as a "
+            f"{path}: a folder, not {'an' if what[0] in 'aeiou' else 'a'} {what} file; accepted: "
+            f"{', '.join(accepted)} (a folder only as a "
             "zarr directory store)"
         )
     if suffix == ".zarr":
@@ -284,12 +287,20 @@ def _read_pillow(path: Path, source=None) -> np.ndarray:
 
 
 def _read_tiff(path: Path, source=None) -> np.ndarray:
+    import logging
+
     import tifffile
 
-    with tifffile.TiffFile(path if source is None else source) as tif:
-        series = tif.series[0]
-        axes = series.axes
-        array = series.asarray()
+    log = logging.getLogger("tifffile")  # a damaged file is reported once, as an error, not also logged
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        with tifffile.TiffFile(path if source is None else source) as tif:
+            series = tif.series[0]
+            axes = series.axes
+            array = series.asarray()
+    finally:
+        log.setLevel(level)
     if "S" in axes:  # samples per pixel (RGB/RGBA), tifffile puts them last for contiguous data
         position = axes.index("S")
         array = np.moveaxis(array, position, -1)
@@ -311,10 +322,7 @@ def _read_tiff(path: Path, source=None) -> np.ndarray:
 
 
 def _read_npy(path: Path, source=None) -> np.ndarray:
-    try:
-        return np.load(path if source is None else source, allow_pickle=False)
-    except ValueError as error:
-        raise ValueError(f"{path}: not a plain NPY array ({error})") from error
+    return np.load(path if source is None else source, allow_pickle=False)
 
 
 def _read_zarr(path: Path) -> np.ndarray:
@@ -389,21 +397,42 @@ def _read_zip(path: Path, shape, dtype) -> np.ndarray:
     if suffix == ".raw":
         return _read_raw(label, shape, dtype, data)
     reader = {".png": _read_pillow, ".bmp": _read_pillow, ".npy": _read_npy}.get(suffix, _read_tiff)
-    return reader(label, io.BytesIO(data))
+    return _parsed(label, suffix, lambda: reader(label, io.BytesIO(data)))
+
+
+_KINDS = {".png": "image", ".bmp": "image", ".tif": "TIFF", ".tiff": "TIFF", ".npy": "NPY", ".zarr": "zarr"}
 
 
 def _read_array(path: Path, suffix: str, shape, dtype) -> np.ndarray:
+    """The raw array of a file; a file its library cannot parse (foreign, empty, truncated) is a ValueError."""
     if suffix == ".zip":
         return _read_zip(path, shape, dtype)
-    if suffix in (".png", ".bmp"):
-        return _read_pillow(path)
-    if suffix in (".tif", ".tiff"):
-        return _read_tiff(path)
-    if suffix == ".npy":
-        return _read_npy(path)
-    if suffix == ".zarr":
-        return _read_zarr(path)
-    return _read_raw(path, shape, dtype)
+    if suffix == ".raw":
+        return _read_raw(path, shape, dtype)
+    reader = {".npy": _read_npy, ".zarr": _read_zarr, ".tif": _read_tiff, ".tiff": _read_tiff}.get(
+        suffix, _read_pillow
+    )
+    return _parsed(path, suffix, lambda: reader(path))
+
+
+def _parsed(path: Path, suffix: str, read) -> np.ndarray:
+    """``read()``; a file its library cannot parse (foreign, empty, truncated) becomes one ValueError."""
+    try:
+        return read()
+    except ValueError as error:
+        if str(error).startswith(str(path)):  # this module's own message
+            raise
+        problem = error
+    except (OSError, EOFError, KeyError, IndexError, TypeError, RuntimeError) as error:
+        if isinstance(error, FileNotFoundError | PermissionError | IsADirectoryError):
+            raise
+        problem = error
+    # tifffile, Pillow, numpy and zarr raise many types for a file that is not what its name says
+    text = " ".join(str(problem).replace(f"'{path}'", "").replace(str(path), "").split())
+    raise ValueError(
+        f"{path}: not a readable {_KINDS[suffix]} file: empty, truncated or of another format"
+        + (f" ({text})" if text and not text.startswith("cannot identify image file") else "")
+    ) from None
 
 
 def read_image(path, *, threshold: float | None = None) -> np.ndarray:
@@ -512,11 +541,50 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
-def _check_destination(path: Path, force: bool) -> None:
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"{path}: the folder {path.parent} does not exist")
+def check_folder(folder: str | os.PathLike) -> None:
+    """Check that files can be written in ``folder``, before any work is done.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``folder`` does not exist.
+    NotADirectoryError
+        When it is a file.
+    PermissionError
+        When a file cannot be created in it (probed with a temporary file, removed at once).
+    """
+    import tempfile
+
+    folder = Path(folder)
+    if not folder.exists():
+        raise FileNotFoundError(f"the folder {folder} does not exist")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".swnn-probe-"):
+            pass
+    except OSError as error:
+        raise PermissionError(f"the folder {folder} is not writable ({error.strerror})") from None
+
+
+def check_destination(path: str | os.PathLike, *, force: bool = False) -> None:
+    """Check, before any work, that ``path`` can be written: its folder exists and is writable, and the
+    path is free (or ``force``).
+
+    Raises
+    ------
+    FileNotFoundError, NotADirectoryError, PermissionError
+        From :func:`check_folder`, with ``path`` named.
+    FileExistsError
+        When ``path`` exists and ``force`` is False.
+    """
+    path = Path(path)
+    try:
+        check_folder(path.parent)
+    except OSError as error:
+        raise type(error)(f"{path}: {error}") from None
     if path.exists() and not force:
-        raise FileExistsError(f"{path} exists; pass --force to overwrite")
+        raise FileExistsError(f"{path} exists; pass force=True to overwrite")
 
 
 def _temporary_name(path: Path) -> Path:
@@ -575,7 +643,7 @@ def atomic_write(path, *, force: bool = False) -> Iterator[Path]:
     ...     torch.save(state, tmp)
     """
     path = Path(path)
-    _check_destination(path, force)
+    check_destination(path, force=force)
     temporary = _temporary_name(path)
     try:
         yield temporary
@@ -797,13 +865,13 @@ class VolumeWriter:
             raise ValueError(f"chunks must be 3 positive integers, got {chunks}")
         self.metadata = _jsonable(metadata)
         self.force = force
-        _check_destination(self.path, force)
+        check_destination(self.path, force=force)
         self._sink = None
         self._temporary: Path | None = None
         self._written = 0
 
     def __enter__(self) -> VolumeWriter:
-        _check_destination(self.path, self.force)
+        check_destination(self.path, force=self.force)
         self._temporary = _temporary_name(self.path)
         try:
             if self.suffix in (".npy", ".raw"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +35,13 @@ class TrainedModel:
         ``n_phases``, ``blocks``, ``channels``, ``noise_channels``, ``noise`` (distribution, tile, whiten), ``threshold``
         (the model's fixed logit threshold for two phases), ``target_fraction``, ``reference`` (name, sha256,
         fraction), ``training`` (settings, iterations, loss), ``version``.
+    path : Path or None
+        The file it was loaded from or saved to (recorded in the provenance of generated volumes).
     """
 
     network: SWNN
     metadata: dict
+    path: Path | None = None
 
     @property
     def threshold(self) -> float:
@@ -51,7 +55,7 @@ class TrainedModel:
             return float(thresholds[precision])
         if precision != "fp32":
             raise ValueError(
-                f"this model has no threshold calibrated for {precision!r}; use --precision fp32"
+                f"this model has no threshold calibrated for precision={precision!r}; use precision='fp32'"
             )
         return self.threshold
 
@@ -89,6 +93,7 @@ class TrainedModel:
         with atomic_write(Path(str(path) + ".json"), force=True) as tmp:
             Path(tmp).write_text(json.dumps(meta, indent=2) + "\n")
         self.metadata = meta
+        self.path = path
         return path
 
 
@@ -97,19 +102,33 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Train
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} does not exist")
+    not_a_model = f"{path}: not an swnn model file, or a truncated or corrupted one"
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for non-model files
-        raise ValueError(f"{path} is not an swnn model file ({type(exc).__name__}: {exc})") from None
+        # weights_only: tensors, strings and numbers only; a pickled object in the file is refused, not run
+        with warnings.catch_warnings():  # torch warns about foreign pickles before refusing them
+            warnings.simplefilter("ignore")
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises several types for foreign, truncated and unsafe files
+        raise ValueError(f"{not_a_model} (it could not be read as tensors and metadata)") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an swnn model file (expected format {FORMAT!r})")
-    meta = json.loads(blob["metadata_json"])
-    network = SWNN(
-        meta["n_phases"],
-        blocks=meta["blocks"],
-        channels=meta["channels"],
-        noise_channels=meta["noise_channels"],
-    )
-    network.load_state_dict(blob["state_dict"])
+        raise ValueError(f"{not_a_model} (expected format {FORMAT!r})")
+    try:
+        meta = json.loads(blob["metadata_json"])
+        network = SWNN(
+            meta["n_phases"],
+            blocks=meta["blocks"],
+            channels=meta["channels"],
+            noise_channels=meta["noise_channels"],
+        )
+        network.load_state_dict(blob["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{not_a_model} (its metadata or weights do not match an SWNN)") from None
+    model = TrainedModel(network=network, metadata=meta, path=path)
+    stored = meta.get("model_sha256")
+    if stored is not None and stored != model.model_hash():
+        raise ValueError(
+            f"{path}: the weights do not match the SHA-256 stored with them ({stored[:12]}…): the file is "
+            "corrupted or was modified; train the model again or restore the file"
+        )
     network.eval().to(device)
-    return TrainedModel(network=network, metadata=meta)
+    return model

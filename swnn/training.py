@@ -140,34 +140,35 @@ class TrainConfig:
     checkpoint_every: int = 100
 
     def __post_init__(self):
-        checks = {
-            "iterations": self.iterations >= 1,
-            "learning_rate": self.learning_rate > 0,
-            "directions": self.directions >= 1,
-            "p": self.p in (1, 2),
-            "template": self.template >= 2,
-            "scales": len(self.scales) >= 1 and all(int(s) >= 1 for s in self.scales),
-            "section": self.section >= self.template,
-            "blocks": self.blocks >= 0,
-            "channels": self.channels >= 1,
-            "noise_channels": self.noise_channels >= 1,
-            "dim": self.dim in (2, 3),
-            "lr_schedule": self.lr_schedule in ("cosine", "constant"),
-            "precision": self.precision in ("auto", "fp32", "bf16"),
-            "calibration_size": self.calibration_size >= 8,
-            "calibration_volumes": self.calibration_volumes >= 1,
-            "noise_whiten": valid_whiten(self.noise_whiten, NOISE_TILE, self.noise_channels),
-            "target_sample": self.target_sample >= 0,
-            "s2_weight": self.s2_weight >= 0 and math.isfinite(self.s2_weight),
-            "lineal_weight": self.lineal_weight >= 0 and math.isfinite(self.lineal_weight),
-            "checkpoint_every": self.checkpoint_every >= 1,
+        finite = math.isfinite
+        checks = {  # setting: (accepted, what is accepted)
+            "iterations": (self.iterations >= 1, "at least 1"),
+            "learning_rate": (self.learning_rate > 0 and finite(self.learning_rate), "positive"),
+            "directions": (self.directions >= 1, "at least 1"),
+            "p": (self.p in (1, 2), "1 or 2"),
+            "template": (self.template >= 2, "at least 2"),
+            "scales": (len(self.scales) >= 1 and all(int(s) >= 1 for s in self.scales), "integers ≥ 1"),
+            "section": (self.section >= self.template, f"at least the template ({self.template})"),
+            "blocks": (self.blocks >= 0, "0 (chosen by Eq. 12) or more"),
+            "channels": (self.channels >= 1, "at least 1"),
+            "noise_channels": (self.noise_channels >= 1, "at least 1"),
+            "dim": (self.dim in (2, 3), "2 or 3"),
+            "lr_schedule": (self.lr_schedule in ("cosine", "constant"), "'cosine' or 'constant'"),
+            "precision": (self.precision in ("auto", "fp32", "bf16"), "'auto', 'fp32' or 'bf16'"),
+            "calibration_size": (self.calibration_size >= 8, "at least 8"),
+            "calibration_volumes": (self.calibration_volumes >= 1, "at least 1"),
+            "noise_whiten": (
+                valid_whiten(self.noise_whiten, NOISE_TILE, self.noise_channels),
+                f"0 or a divisor of the noise tile {NOISE_TILE} with more voxels than noise channels",
+            ),
+            "target_sample": (self.target_sample >= 0, "0 (all) or more"),
+            "s2_weight": (self.s2_weight >= 0 and finite(self.s2_weight), "0 or more"),
+            "lineal_weight": (self.lineal_weight >= 0 and finite(self.lineal_weight), "0 or more"),
+            "checkpoint_every": (self.checkpoint_every >= 1, "at least 1"),
         }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            k = bad[0]
-            raise ValueError(
-                f"training setting {k}={getattr(self, k)!r} is not accepted (see TrainConfig docs)"
-            )
+        for key, (ok, accepted) in checks.items():
+            if not ok:
+                raise ValueError(f"training setting {key} must be {accepted}; got {getattr(self, key)!r}")
         object.__setattr__(self, "scales", tuple(int(s) for s in self.scales))
         for s in self.scales:
             if self.section // s < self.template:
@@ -486,9 +487,10 @@ def _checkpoint_path(output: Path) -> Path:
 
 
 def _settings_key(config: TrainConfig, target: TrainingTarget, reference_name: str) -> str:
+    settings = {k: v for k, v in config.to_dict().items() if k != "checkpoint_every"}  # not the result's
     blob = json.dumps(
         {
-            "config": config.to_dict(),
+            "config": settings,
             "reference": target.sha256,
             "name": reference_name,
             "eta": target.target_fraction,
@@ -697,7 +699,9 @@ def train(
     config : TrainConfig
         Settings (``PROFILES['quick']`` or ``PROFILES['paper']`` as a start).
     output : path, optional
-        Where to save the model (atomically) and, while training, its checkpoint ``<output>.ckpt``.
+        Where to save the model (atomically) and, while training, its checkpoint ``<output>.ckpt``, written
+        every ``config.checkpoint_every`` iterations and on ``KeyboardInterrupt`` (Ctrl-C), which is then
+        raised again; the same call resumes from it.
     phase : int
         The controlled phase (default 1).
     target_fraction : float, optional
@@ -712,11 +716,10 @@ def train(
     dev = resolve_device(device)
     precision = resolve_precision(config.precision, dev)
     if output is not None:
+        from swnn.io import check_destination
+
         output = Path(output)
-        if output.exists() and not force:
-            raise FileExistsError(f"{output} exists; pass --force to overwrite")
-        if not output.parent.is_dir():
-            raise FileNotFoundError(f"output folder {output.parent} does not exist")
+        check_destination(output, force=force)
     state = TrainingState.create(
         images, config, phase=phase, target_fraction=target_fraction, n_phases=n_phases, device=dev
     )
@@ -752,36 +755,51 @@ def train(
             iterator, total=config.iterations, initial=start, desc="train", unit="it", dynamic_ncols=True
         )
         iterator = bar
+
+    def save_checkpoint(done: int) -> None:
+        from swnn.io import atomic_write
+
+        with atomic_write(ckpt, force=True) as tmp:
+            torch.save(
+                {
+                    "key": key,
+                    "iteration": done,
+                    "network": network.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "noise_gen": noise_gen.get_state(),
+                    "direction_gen": direction_gen.get_state(),
+                    "losses": torch.from_numpy(losses),
+                },
+                tmp,
+            )
+
     network.train()
     t0 = time.perf_counter()
-    for it in iterator:
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(it)
-        value = state.step()
-        if not math.isfinite(value):
-            raise FloatingPointError(f"training diverged at iteration {it} (loss {value}); lower --lr")
-        losses[it] = value
-        if bar is not None:
-            bar.set_postfix(loss=f"{value:.4g}")
-        if ckpt is not None and ((it + 1) % config.checkpoint_every == 0) and it + 1 < config.iterations:
-            from swnn.io import atomic_write
-
-            with atomic_write(ckpt, force=True) as tmp:
-                torch.save(
-                    {
-                        "key": key,
-                        "iteration": it + 1,
-                        "network": network.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "noise_gen": noise_gen.get_state(),
-                        "direction_gen": direction_gen.get_state(),
-                        "losses": torch.from_numpy(losses),
-                    },
-                    tmp,
+    done = start
+    try:
+        for it in iterator:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(it)
+            value = state.step()
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"training diverged at iteration {it} (loss {value}); lower learning_rate"
                 )
+            losses[it] = value
+            done = it + 1
+            if bar is not None:
+                bar.set_postfix(loss=f"{value:.4g}")
+            if ckpt is not None and done % config.checkpoint_every == 0 and done < config.iterations:
+                save_checkpoint(done)
+    except KeyboardInterrupt:
+        # Ctrl-C: keep what was done, so that the same call resumes from here
+        if ckpt is not None and done > start:
+            save_checkpoint(done)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
     seconds = time.perf_counter() - t0
-    if bar is not None:
-        bar.close()
     # BatchNorm statistics in float32; one threshold per precision generation may use.
     _reestimate_batchnorm(network, config, dev, "fp32", seed=config.seed + 4)
     thresholds, fraction_at_zero = _calibrate_threshold(network, config, target, dev, progress=progress)

@@ -176,12 +176,14 @@ def test_compare_uses_the_lags_both_evaluations_hold():
     assert compare(volume, reference).r_max == 11
 
 
-def test_compare_refuses_mixed_or_incomplete_inputs():
+def test_compare_refuses_mixed_inputs_and_compares_the_common_curves():
     volume = random_labels((10, 10, 10), 0.5, seed=10)
     with pytest.raises(TypeError, match="two Evaluations or two arrays; received Evaluation and ndarray"):
         compare(evaluate(volume), volume)
-    with pytest.raises(ValueError, match="reference evaluation has no lineal_path"):
-        compare(evaluate(volume), evaluate(volume, metrics=("fraction", "s2")))
+    # evaluations are compared on the curves both hold; the one missing from either has no RMSE
+    partial = compare(evaluate(volume), evaluate(volume, metrics=("fraction", "s2")))
+    assert partial.s2_rmse == 0.0 and partial.lineal_path_rmse is None
+    assert partial.to_dict()["lineal_path_rmse"] is None
     with pytest.raises(ValueError, match="phase=0 does not match the evaluations"):
         compare(evaluate(volume), evaluate(volume), phase=0)
 

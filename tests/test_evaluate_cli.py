@@ -225,24 +225,30 @@ def test_volume_without_the_phase_beside_a_reference(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "lost.npy"), "--phase", "2", "-o", str(out), "--force"]) == 2
 
 
-@pytest.mark.parametrize("debug", [False, True])
-def test_internal_error_exits_70(tmp_path, capsys, monkeypatch, debug):
+@pytest.mark.parametrize("debug", [None, "environment", "flag"])
+@pytest.mark.parametrize("error", [RuntimeError, TypeError, ImportError])
+def test_internal_error_exits_70(tmp_path, capsys, monkeypatch, debug, error):
+    # a TypeError or an ImportError inside swnn is a bug, not bad input: its traceback must not be lost
     import physics
 
     def broken(*args, **kwargs):
-        raise RuntimeError("boom")
+        raise error("boom")
 
     monkeypatch.setattr(physics, "evaluate", broken)
-    if debug:
+    if debug == "environment":
         monkeypatch.setenv("SWNN_DEBUG", "1")
     else:
         monkeypatch.delenv("SWNN_DEBUG", raising=False)
     np.save(tmp_path / "v.npy", np.eye(8, dtype=np.uint8)[None].repeat(8, axis=0))
     out = tmp_path / "m.json"
-    assert main(["evaluate", str(tmp_path / "v.npy"), "-o", str(out)]) == 70
+    flag = ["--debug"] if debug == "flag" else []
+    assert main(["evaluate", str(tmp_path / "v.npy"), "-o", str(out), *flag]) == 70
     err = capsys.readouterr().err
-    assert err.startswith("swnn evaluate: internal error: RuntimeError: boom (please report")
-    assert ("Traceback" in err) == debug
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(
+        f"swnn evaluate: internal error, a bug in swnn: {error.__name__}: boom (please report"
+    )
+    assert ("Traceback" in err) == (debug is not None)
     assert not out.exists()
 
 

@@ -104,7 +104,7 @@ def test_to_labels_too_many_grey_levels():
         to_labels(image, source="ref.png")
     message = str(info.value)
     assert message.startswith("ref.png:")
-    assert "segmented" in message and "--threshold" in message
+    assert "segmented" in message and "threshold=T" in message
 
 
 def test_to_labels_threshold():
@@ -196,7 +196,7 @@ def test_read_image_threshold(tmp_path):
     path = tmp_path / "grey.png"
     grey = np.arange(256, dtype=np.uint8).reshape(16, 16)
     Image.fromarray(grey).save(path)
-    with pytest.raises(ValueError, match="segmented.*--threshold"):
+    with pytest.raises(ValueError, match="segmented.*threshold=T"):
         read_image(path)
     np.testing.assert_array_equal(read_image(path, threshold=99), grey > 99)
 
@@ -377,7 +377,7 @@ def test_provenance_in_tiff_description(tmp_path, labels3d):
 def test_existing_output_needs_force(tmp_path, labels3d, suffix):
     path = tmp_path / f"vol{suffix}"
     write_volume(path, labels3d, metadata=METADATA)
-    with pytest.raises(FileExistsError, match="exists; pass --force to overwrite"):
+    with pytest.raises(FileExistsError, match="exists; pass force=True to overwrite"):
         write_volume(path, labels3d, metadata=METADATA)
     write_volume(path, 2 - labels3d, metadata={"seed": 1}, force=True)
     raw_options = {"shape": labels3d.shape, "dtype": "uint8"} if suffix == ".raw" else {}
@@ -460,7 +460,7 @@ def test_atomic_write(tmp_path):
         assert temporary.parent == tmp_path and temporary.suffix == ".pt"
         temporary.write_text("weights")
     assert path.read_text() == "weights"
-    with pytest.raises(FileExistsError, match="pass --force"):
+    with pytest.raises(FileExistsError, match="pass force=True"):
         with atomic_write(path):
             pass
     with pytest.raises(RuntimeError, match="boom"):

@@ -224,7 +224,7 @@ def test_save_load_weights_only_and_resume(tmp_path):
     assert model.model_hash() == first.model.model_hash()
     sidecar = json.loads((tmp_path / "m.pt.json").read_text())
     assert sidecar["model_sha256"] == model.model_hash() and sidecar["training"]["config"]["iterations"] == 4
-    with pytest.raises(FileExistsError, match="--force"):
+    with pytest.raises(FileExistsError, match="force=True"):
         train(_image(), config=TINY, output=out, progress=False)
 
     # An interrupted run resumes from its checkpoint and ends where an uninterrupted one ends.

@@ -24,13 +24,17 @@ __all__ = ["run_study"]
 
 
 def _check_output(output: Path, force: bool) -> None:
+    from swnn.io import check_folder
+
     if output.exists() and not output.is_dir():
         raise FileExistsError(f"{output} exists and is not a folder")
+    existing = next(folder for folder in (output, *output.parents) if folder.exists())
+    check_folder(existing)  # writable, before any work
     if output.is_dir() and any(output.iterdir()):
         is_study = (output / "study.json").exists() or (output / "cache").is_dir()
         if not is_study and not force:
             raise FileExistsError(
-                f"{output} is a non-empty folder that holds no study; choose another -o or pass --force"
+                f"{output} is a non-empty folder that holds no study; choose another output folder or pass force=True"
             )
 
 
@@ -202,7 +206,8 @@ def run_study(
     output : path
         The study folder; created. Finished items in ``output/cache`` are reused.
     force : bool
-        Discard the cache and redo everything (and allow a non-empty folder that holds no study).
+        Redo everything, ignoring the cache (and allow a non-empty folder that holds no study). The old cache
+        is set aside and deleted only when the run succeeds; a failed or interrupted run restores it.
     device : str
         ``auto``, ``cpu`` or ``cuda`` for training, generation and the solvers' inputs.
     progress : bool
@@ -223,21 +228,30 @@ def run_study(
     runner = _Runner(study, output, resolve_device(device), progress)
     runner.check()
     runner.stages["check"] = time.perf_counter() - t0
-    # only now is anything written
-    if force and (output / "cache").exists():
-        shutil.rmtree(output / "cache")
+    # only now is anything written; with force, the old cache is set aside, and restored if the run fails
+    cache, old_cache = output / "cache", output / ".cache-replaced"
+    if force and cache.exists():
+        shutil.rmtree(old_cache, ignore_errors=True)
+        cache.rename(old_cache)
     output.mkdir(parents=True, exist_ok=True)
-    for name, stage in (
-        ("evaluate references", runner.evaluate_references),
-        ("evaluate truth", runner.evaluate_truth),
-        ("train", runner.train_models),
-        ("generate", runner.generate_samples),
-        ("evaluate samples", runner.evaluate_samples),
-        ("representative volume", runner.measure_rev),
-    ):
-        t0 = time.perf_counter()
-        stage()
-        runner.stages[name] = time.perf_counter() - t0
+    try:
+        for name, stage in (
+            ("evaluate references", runner.evaluate_references),
+            ("evaluate truth", runner.evaluate_truth),
+            ("train", runner.train_models),
+            ("generate", runner.generate_samples),
+            ("evaluate samples", runner.evaluate_samples),
+            ("representative volume", runner.measure_rev),
+        ):
+            t0 = time.perf_counter()
+            stage()
+            runner.stages[name] = time.perf_counter() - t0
+    except BaseException:
+        if old_cache.exists():
+            shutil.rmtree(cache, ignore_errors=True)
+            old_cache.rename(cache)
+        raise
+    shutil.rmtree(old_cache, ignore_errors=True)
     return write_outputs(
         study,
         output,

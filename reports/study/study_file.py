@@ -76,8 +76,8 @@ def _read_toml(path: Path) -> dict:
     with open(path, "rb") as fh:
         try:
             return tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: not a valid TOML file ({exc})") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: not a valid TOML study file ({exc})") from None
 
 
 def load_study(path: str | os.PathLike | None = None) -> Study:

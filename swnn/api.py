@@ -1,0 +1,276 @@
+"""The notebook API: load a reference, train, generate, evaluate, in a few calls.
+
+Every function here is also reachable as ``swnn.<name>`` (imported on first use)::
+
+    import swnn
+    ref = swnn.load_reference("builtin:particles")
+    model = swnn.train(ref, profile="quick", iterations=50, seed=0)
+    vol = swnn.generate(model, shape=(64, 64, 64), seed=1)      # numpy uint8 labels
+    swnn.generate_to("v.zarr", model, shape=(512,) * 3, seed=1)  # streamed to disk with its provenance
+    ev = swnn.evaluate(vol, metrics=["fraction", "s2", "conductivity"])
+    cmp = swnn.compare(ev, swnn.evaluate(ref.volume))
+
+The ``swnn`` command calls these same functions. Errors are raised as ``ValueError`` (a bad value, named
+by its parameter), ``FileNotFoundError`` or ``FileExistsError``, never as command-line advice.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from swnn.references import Reference, load_reference
+
+__all__ = [
+    "Reference",
+    "generate",
+    "generate_to",
+    "load_model",
+    "load_reference",
+    "train",
+    "training_input",
+    "volume_shape",
+]
+
+
+def training_input(reference) -> tuple[object, int, str]:
+    """What a model is trained on: ``(images or volume, n_phases, name)``.
+
+    Parameters
+    ----------
+    reference : Reference, str, Path, ndarray, or sequence of these
+        A loaded :class:`~swnn.references.Reference`; a spec for :func:`load_reference` (a file path or
+        ``builtin:NAME``); an array of labels 0..n−1 of shape (H, W) or (Z, Y, X); or several 2D references of
+        one material, whose patterns are pooled.
+
+    Returns
+    -------
+    images : list of ndarray (H, W), or ndarray (Z, Y, X)
+        A 3D file trains each axis on its own sections; a built-in trains on its central 2D section (its
+        volume is the ground truth to compare with); 2D references train on their images.
+    n_phases : int
+    name : str
+    """
+    if isinstance(reference, np.ndarray):
+        if reference.ndim not in (2, 3):
+            raise ValueError(f"reference must be a 2D or 3D array of labels, got shape {reference.shape}")
+        labels = np.asarray(reference, dtype=np.uint8)
+        images = labels if labels.ndim == 3 else [labels]
+        return images, int(labels.max()) + 1, "array"
+    if isinstance(reference, (str, os.PathLike, Reference)):
+        ref = reference if isinstance(reference, Reference) else load_reference(reference)
+        use_volume = ref.volume is not None and not ref.name.startswith("builtin:")
+        return (ref.volume if use_volume else list(ref.images)), ref.n_phases, ref.name
+    references = [r if isinstance(r, Reference) else load_reference(r) for r in reference]
+    if not references:
+        raise ValueError("reference is an empty sequence; give at least one image")
+    if len(references) == 1:
+        return training_input(references[0])
+    for ref in references:
+        if ref.volume is not None:
+            raise ValueError(
+                f"{ref.name}: several references must all be 2D images of one material; "
+                "give a 3D volume on its own"
+            )
+    n_phases = max(r.n_phases for r in references)
+    return [r.image for r in references], n_phases, "+".join(r.name for r in references)
+
+
+def train(
+    reference,
+    *,
+    profile: str = "quick",
+    phase: int = 1,
+    fraction: float | None = None,
+    seed: int = 0,
+    output: str | os.PathLike | None = None,
+    force: bool = False,
+    resume: bool = True,
+    device: str = "auto",
+    progress: bool = False,
+    **settings,
+):
+    """Train an SWNN on a reference (Algorithm 1 of the paper) and return the trained model.
+
+    Parameters
+    ----------
+    reference : Reference, str, Path, ndarray or sequence
+        See :func:`training_input`.
+    profile : {"quick", "paper"}
+        The settings to start from (:data:`swnn.training.PROFILES`).
+    phase : int
+        The controlled phase (default 1).
+    fraction : float, optional
+        Target fraction η of ``phase`` (the control strategy, Sec. 2.2.3); None keeps the reference's.
+    seed : int
+        Seed of the network's initial weights, the training noise and the projection directions.
+    output : path, optional
+        Save the model there (atomically, with its ``.json`` metadata) and checkpoint to ``<output>.ckpt``
+        while training; an interrupted run resumes from it when ``resume``.
+    **settings
+        Any field of :class:`swnn.training.TrainConfig` (``iterations``, ``directions``, ``section``...).
+
+    Returns
+    -------
+    TrainedModel
+    """
+    from swnn.training import PROFILES, TrainConfig
+    from swnn.training import train as _train
+
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    fields = set(TrainConfig.__dataclass_fields__)
+    unknown = sorted(set(settings) - fields)
+    if unknown:
+        raise ValueError(f"unknown training settings {unknown}; accepted: {', '.join(sorted(fields))}")
+    config = PROFILES[profile].replace(seed=seed, **settings)
+    images, n_phases, name = training_input(reference)
+    result = _train(
+        images,
+        config=config,
+        output=output,
+        phase=phase,
+        target_fraction=fraction,
+        n_phases=n_phases,
+        reference_name=name,
+        device=device,
+        progress=progress,
+        resume=resume,
+        force=force,
+    )
+    return result.model
+
+
+def load_model(path: str | os.PathLike, *, device: str = "cpu"):
+    """Load a model written by :func:`train` or ``swnn train`` (:func:`swnn.model.load_model`)."""
+    from swnn.model import load_model as _load
+
+    return _load(path, device=device)
+
+
+def volume_shape(shape) -> tuple[int, int, int]:
+    """``(Z, Y, X)`` from a cube side or three sizes, all positive."""
+    dims = (shape,) * 3 if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if len(dims) != 3 or not all(isinstance(n, (int, np.integer)) and n >= 1 for n in dims):
+        raise ValueError(f"shape must be a positive int or three positive ints (Z, Y, X), got {shape!r}")
+    return tuple(int(n) for n in dims)
+
+
+MIN_BLOCK = 8
+"""Smallest block side :func:`generate` and :func:`generate_to` accept. Any block gives the same volume; a
+smaller one only multiplies the work, as each block recomputes the network's halo around it."""
+
+
+def _settings(model, *, seed: int, block: int, precision: str, device: str):
+    from swnn._device import resolve_device, resolve_precision
+    from swnn.generation import GenerationSettings
+
+    if not isinstance(block, (int, np.integer)) or block < MIN_BLOCK:
+        raise ValueError(
+            f"block must be at least {MIN_BLOCK} voxels, got {block!r} (smaller blocks give the same volume, "
+            "only more slowly: each block recomputes the network's halo around it)"
+        )
+
+    precision = resolve_precision(precision, resolve_device(device))
+    return GenerationSettings(block=block, seed=seed, precision=precision)
+
+
+def _model(model):
+    return load_model(model) if isinstance(model, (str, os.PathLike)) else model
+
+
+def generate(
+    model,
+    shape: int | Sequence[int] = (64, 64, 64),
+    *,
+    seed: int = 0,
+    sample: int = 0,
+    block: int = 128,
+    precision: str = "auto",
+    device: str = "auto",
+    progress: bool = False,
+) -> np.ndarray:
+    """Generate one volume in memory (Sec. 3.4: any block gives the same volume).
+
+    Parameters
+    ----------
+    model : TrainedModel or path
+    shape : int or (Z, Y, X)
+        A cube side or a shape in voxels; ``(1, Y, X)`` gives one 2D section.
+    seed, sample : int
+        The noise seed, and the index of a sample of that seed (samples are independent).
+    block : int
+        Side of the blocks generated at once (memory, not result).
+    precision : {"auto", "fp32", "bf16"}
+        Each precision has its own calibrated threshold; ``auto`` picks bf16 where it runs natively.
+
+    Returns
+    -------
+    ndarray of shape ``shape``, uint8
+        Phase labels 0..n−1.
+    """
+    from swnn.generation import generate as _generate
+
+    model = _model(model)
+    settings = _settings(model, seed=seed, block=block, precision=precision, device=device)
+    return _generate(
+        model, volume_shape(shape), settings=settings, sample=sample, device=device, progress=progress
+    )
+
+
+def generate_to(
+    path: str | os.PathLike,
+    model,
+    shape: int | Sequence[int] = (64, 64, 64),
+    *,
+    seed: int = 0,
+    sample: int = 0,
+    block: int = 128,
+    precision: str = "auto",
+    voxel_size: float | None = None,
+    force: bool = False,
+    device: str = "auto",
+    progress: bool = False,
+) -> Path:
+    """Generate one volume straight to a file, block by block, with its provenance.
+
+    The format follows the extension (``.npy``, ``.tif``/``.tiff``, ``.zarr``, ``.raw``; ``.png`` for a
+    ``(1, Y, X)`` section). Memory stays bounded by the block, so 1024³ volumes fit. The file is written
+    under a temporary name and renamed on success: an error or an interrupt leaves nothing. Its provenance
+    (seed, sample, model hash, version, threshold, voxel size...) goes to ``<path>.json`` and, where the
+    format allows, into the file. Parameters are those of :func:`generate`, plus ``voxel_size`` (metres,
+    recorded) and ``force`` (overwrite).
+
+    Returns
+    -------
+    Path
+    """
+    from swnn.generation import generate as _generate
+    from swnn.generation import provenance
+    from swnn.io import VolumeWriter, write_png
+
+    path = Path(path)
+    shape = volume_shape(shape)
+    model = _model(model)
+    model_path = model.path if model.path is not None else "(in memory)"
+    settings = _settings(model, seed=seed, block=block, precision=precision, device=device)
+    if path.suffix.lower() == ".png":
+        if shape[0] != 1:
+            raise ValueError(
+                f"{path}: a PNG holds one 2D image; give shape (1, Y, X), or write volumes as .npy, .tif "
+                "or .zarr"
+            )
+        image = _generate(model, shape, settings=settings, sample=sample, device=device)[0]
+        return write_png(path, image, n_phases=model.network.n_phases, force=force)
+    metadata = provenance(
+        model, settings=settings, sample=sample, model_path=model_path, voxel_size=voxel_size
+    )
+    chunks = (min(block, 128),) * 3
+    with VolumeWriter(path, shape, metadata=metadata, force=force, chunks=chunks) as writer:
+        _generate(
+            model, shape, settings=settings, sample=sample, device=device, writer=writer, progress=progress
+        )
+    return path

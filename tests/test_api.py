@@ -1,0 +1,92 @@
+"""The notebook API (``import swnn``): the README's Python quick start, at a tiny size, and its contracts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import swnn
+
+# The quick start's calls with training cut to a few iterations on small sections (the plumbing is tested
+# here, fidelity in the studies).
+TINY = dict(iterations=3, section=24, scales=(1,), directions=8, blocks=1, channels=4, template=3)
+TINY.update(calibration_size=16, calibration_volumes=1)
+
+
+@pytest.fixture(scope="module")
+def model_and_reference(tmp_path_factory):
+    ref = swnn.load_reference("builtin:particles")
+    path = tmp_path_factory.mktemp("api") / "m.pt"
+    return swnn.train(ref, profile="quick", seed=0, output=path, **TINY), ref
+
+
+def test_the_quick_start_runs_as_written(model_and_reference, tmp_path):
+    model, ref = model_and_reference
+    assert ref.name == "builtin:particles" and ref.n_phases == 2
+    assert ref.volume.shape == (128, 128, 128) and ref.image.shape == (128, 128)
+    vol = swnn.generate(model, shape=(24, 24, 24), seed=1)
+    assert isinstance(vol, np.ndarray) and vol.dtype == np.uint8 and vol.shape == (24, 24, 24)
+    assert set(np.unique(vol)) <= {0, 1}
+    # the same seed and sample give the same volume, another sample another one
+    np.testing.assert_array_equal(vol, swnn.generate(model, shape=24, seed=1))
+    assert not np.array_equal(vol, swnn.generate(model, shape=24, seed=1, sample=1))
+    path = swnn.generate_to(tmp_path / "v.zarr", model, shape=(24, 24, 24), seed=1)
+    np.testing.assert_array_equal(swnn.read_microstructure(path), vol)  # streamed equals in memory
+    provenance = json.loads((tmp_path / "v.zarr.json").read_text())
+    assert provenance["seed"] == 1 and provenance["model_sha256"] == model.model_hash()
+    assert provenance["model"].endswith("m.pt")  # the file the model was saved to
+    ev = swnn.evaluate(vol, metrics=["fraction", "s2", "conductivity"])
+    assert isinstance(ev, swnn.Evaluation) and ev.fraction == pytest.approx(vol.mean())
+    cmp = swnn.compare(ev, swnn.evaluate(ref.volume))
+    assert isinstance(cmp, swnn.Comparison) and cmp.lineal_path_rmse is None  # ev holds no lineal path
+    assert cmp.fraction_error == pytest.approx(vol.mean() - ref.volume.mean())
+
+
+def test_a_model_file_loads_back_equal(model_and_reference):
+    model, _ = model_and_reference
+    loaded = swnn.load_model(model.path)
+    assert loaded.model_hash() == model.model_hash()
+    np.testing.assert_array_equal(swnn.generate(loaded, 16, seed=2), swnn.generate(model.path, 16, seed=2))
+
+
+def test_train_takes_arrays_and_names_bad_settings():
+    image = (np.add.outer(np.arange(32), np.arange(32)) // 4 % 2).astype(np.uint8)
+    model = swnn.train(image, **TINY)
+    assert model.metadata["reference"]["name"] == "array"
+    with pytest.raises(
+        ValueError, match=r"unknown training settings \['iteration'\]; accepted: .*iterations"
+    ):
+        swnn.train(image, iteration=3)
+    with pytest.raises(ValueError, match="profile must be one of paper, quick, got .fast."):
+        swnn.train(image, profile="fast")
+    with pytest.raises(ValueError, match="reference must be a 2D or 3D array"):
+        swnn.train(np.zeros((2, 2, 2, 2), dtype=np.uint8))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"shape": 0}, "shape must be a positive int or three positive ints"),
+        ({"shape": (4, 4)}, "shape must be a positive int or three positive ints"),
+        ({"shape": 16, "block": 4}, "block must be at least 8 voxels, got 4"),
+    ],
+)
+def test_generate_names_bad_arguments(model_and_reference, kwargs, message):
+    model, _ = model_and_reference
+    with pytest.raises(ValueError, match=message):
+        swnn.generate(model, **kwargs)
+
+
+def test_import_is_lazy_and_lists_the_api():
+    code = (
+        "import sys, swnn; print(sorted(m for m in ('torch', 'physics', 'scipy') if m in sys.modules)); "
+        "print(all(name in dir(swnn) for name in ('train', 'generate', 'generate_to', 'evaluate', 'compare')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[]", "True"]
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        swnn.nope  # noqa: B018
