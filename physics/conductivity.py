@@ -40,8 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from swnn._device import resolve_device
-
+from ._device import resolve_device
 from ._validation import check_label_image
 
 __all__ = [

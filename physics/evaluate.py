@@ -466,16 +466,8 @@ def evaluate(
     wants_permeability = "permeability" in metrics
     sides = _check_choice(sides, "sides", ("periodic", "insulated"))
     boundary = _check_choice(boundary, "boundary", ("periodic", "mirror", "buffer"))
-    if axes is not None:
-        if isinstance(axes, (int, np.integer)) or not isinstance(axes, (Sequence, range)):
-            raise TypeError(f"axes must be a sequence of integers such as (0, 1, 2); received {axes!r}")
-        axes = tuple(int(a) for a in axes)
-    if voxel_size is not None:
-        if isinstance(voxel_size, (bool, np.bool_)) or not isinstance(voxel_size, (int, float, np.number)):
-            raise TypeError(f"voxel_size must be a length in metres such as 2e-6; received {voxel_size!r}")
-        if not np.isfinite(voxel_size) or voxel_size <= 0:
-            raise ValueError(f"voxel_size must be a positive length in metres; received {voxel_size!r}")
-        voxel_size = float(voxel_size)
+    axes = _check_axes(axes)
+    voxel_size = _check_voxel_size(voxel_size)
     conductivities = _check_conductivities(conductivities, labels, phase)
     conductivity_options = _check_options(conductivity_options, "conductivity_options", "conductivity")
     permeability_options = _check_options(permeability_options, "permeability_options", "permeability")
@@ -492,51 +484,23 @@ def evaluate(
 
     # physics first: a solver refusing an option fails before the descriptors are computed
     if wants_conductivity:
-        from .conductivity import DEFAULT_CONDUCTIVITIES, ConvergenceWarning, conductivity_per_axis
-
-        if conductivities is None:  # the rule: the studied phase is the pore (label 1), the rest the solid
-            pore = indicator if present else torch.zeros(shape, dtype=torch.bool, device=labels.device)
-            solved, labels_for_solver = DEFAULT_CONDUCTIVITIES, pore
-        else:
-            solved, labels_for_solver = conductivities, volume
-        conductivity, kept = _solve_quietly(
-            conductivity_per_axis,
-            (ConvergenceWarning,),
-            labels_for_solver,
-            axes=tuple(range(ndim)) if axes is None else axes,
-            conductivities=solved,
-            sides=sides,
-            device=device,
-            **dict(conductivity_options),
-        )
-        results["conductivity"] = tuple(conductivity)
-        caught += kept
+        results["conductivity"] = _solve_conductivity(
+            volume, indicator, conductivities, axes=tuple(range(ndim)) if axes is None else axes,
+            sides=sides, device=device, device_of=labels.device, options=conductivity_options, caught=caught,
+        )  # fmt: skip
     if wants_permeability:
-        from .permeability import PermeabilityWarning, permeability
-
-        flow_axes = (0, 1, 2) if axes is None else axes
         if ndim != 3:
             results["permeability"] = ()
             notes.append(_NEEDS_3D)
         elif not present:
-            results["permeability"] = _absent_permeability(phase, flow_axes, boundary)
+            results["permeability"] = _absent_permeability(
+                phase, (0, 1, 2) if axes is None else axes, boundary
+            )
         else:
-            computed = []
-            for axis in flow_axes:
-                result, kept = _solve_quietly(
-                    permeability,
-                    (PermeabilityWarning,),
-                    volume,
-                    phase=phase,
-                    axis=axis,
-                    boundary=boundary,
-                    voxel_size=voxel_size,
-                    device=device,
-                    **dict(permeability_options),
-                )
-                computed.append(result)
-                caught += kept
-            results["permeability"] = tuple(computed)
+            results["permeability"] = _solve_permeability(
+                volume, phase=phase, axes=(0, 1, 2) if axes is None else axes, boundary=boundary,
+                voxel_size=voxel_size, device=device, options=permeability_options, caught=caught,
+            )  # fmt: skip
 
     descriptors = [m for m in metrics if m in METRICS and m != "fraction"]
     if not present:
@@ -545,26 +509,11 @@ def evaluate(
             "fraction, S2, lineal path, specific surface and permeability are 0; it has no chords and no clusters"
         )
         absent = _absent_descriptors(shape, phase, r_max)
-        for metric in descriptors:
-            results[metric] = absent[metric]
+        results.update({metric: absent[metric] for metric in descriptors})
         if "s2" in descriptors:
             results["s2_radial"] = absent["s2_radial"]
-    elif descriptors:
-
-        def named(result):  # the descriptors see the indicator (phase 1); the results name the studied phase
-            return dataclasses.replace(result, phase=phase)
-
-        if "s2" in descriptors:
-            results["s2"] = named(two_point_probability(indicator, r_max=r_max))
-            results["s2_radial"] = named(radial_two_point(indicator, r_max=r_max))
-        if "lineal_path" in descriptors:
-            results["lineal_path"] = named(lineal_path(indicator, r_max=r_max))
-        if "chord_length" in descriptors:
-            results["chord_length"] = named(chord_length_distribution(indicator))
-        if "specific_surface" in descriptors:
-            results["specific_surface"] = specific_surface(indicator)
-        if "connectivity" in descriptors:
-            results["connectivity"] = named(connectivity(indicator))
+    else:
+        results.update(_describe(indicator, descriptors, phase=phase, r_max=r_max))
 
     return Evaluation(
         shape=shape,
@@ -583,3 +532,90 @@ def evaluate(
         warnings=tuple(caught),
         **results,
     )
+
+
+def _check_axes(axes) -> tuple[int, ...] | None:
+    if axes is None:
+        return None
+    if isinstance(axes, (int, np.integer)) or not isinstance(axes, (Sequence, range)):
+        raise TypeError(f"axes must be a sequence of integers such as (0, 1, 2); received {axes!r}")
+    return tuple(int(a) for a in axes)
+
+
+def _check_voxel_size(voxel_size) -> float | None:
+    if voxel_size is None:
+        return None
+    if isinstance(voxel_size, (bool, np.bool_)) or not isinstance(voxel_size, (int, float, np.number)):
+        raise TypeError(f"voxel_size must be a length in metres such as 2e-6; received {voxel_size!r}")
+    if not np.isfinite(voxel_size) or voxel_size <= 0:
+        raise ValueError(f"voxel_size must be a positive length in metres; received {voxel_size!r}")
+    return float(voxel_size)
+
+
+def _solve_conductivity(
+    volume, indicator, conductivities, *, axes, sides, device, device_of, options, caught
+) -> tuple:
+    """k_eff per axis; by default the studied phase (``indicator``) is the pore and the rest the solid."""
+    from .conductivity import DEFAULT_CONDUCTIVITIES, ConvergenceWarning, conductivity_per_axis
+
+    if conductivities is None:
+        absent = indicator is None  # the phase does not occur: all solid
+        pore = torch.zeros(tuple(volume.shape), dtype=torch.bool, device=device_of) if absent else indicator
+        solved, labels_for_solver = DEFAULT_CONDUCTIVITIES, pore
+    else:
+        solved, labels_for_solver = conductivities, volume
+    conductivity, kept = _solve_quietly(
+        conductivity_per_axis,
+        (ConvergenceWarning,),
+        labels_for_solver,
+        axes=axes,
+        conductivities=solved,
+        sides=sides,
+        device=device,
+        **dict(options),
+    )
+    caught += kept
+    return tuple(conductivity)
+
+
+def _solve_permeability(volume, *, phase, axes, boundary, voxel_size, device, options, caught) -> tuple:
+    """One permeability result per flow axis."""
+    from .permeability import PermeabilityWarning, permeability
+
+    computed = []
+    for axis in axes:
+        result, kept = _solve_quietly(
+            permeability,
+            (PermeabilityWarning,),
+            volume,
+            phase=phase,
+            axis=axis,
+            boundary=boundary,
+            voxel_size=voxel_size,
+            device=device,
+            **dict(options),
+        )
+        computed.append(result)
+        caught += kept
+    return tuple(computed)
+
+
+def _describe(indicator, descriptors, *, phase: int, r_max) -> dict:
+    """The statistical descriptors of the studied phase, named after it (they see its indicator as 1)."""
+
+    def named(result):
+        return dataclasses.replace(result, phase=phase)
+
+    results = {}
+    if "s2" in descriptors:
+        results["s2"] = named(two_point_probability(indicator, r_max=r_max))
+        results["s2_radial"] = named(radial_two_point(indicator, r_max=r_max))
+    if "lineal_path" in descriptors:
+        results["lineal_path"] = named(lineal_path(indicator, r_max=r_max))
+    if "chord_length" in descriptors:
+        results["chord_length"] = named(chord_length_distribution(indicator))
+    if "specific_surface" in descriptors:
+        results["specific_surface"] = specific_surface(indicator)
+    if "connectivity" in descriptors:
+        results["connectivity"] = named(connectivity(indicator))
+    return results

@@ -592,41 +592,14 @@ def permeability(
     Poiseuille solution with Λ = 3/16). Memory: 148 bytes per pore node (see :mod:`physics._lbm_kernels`).
     """
     axis = _check_axis(axis)
-    if isinstance(tau, str) and tau != "auto":
-        raise ValueError(f"tau must be a number > 0.5 or 'auto'; received {tau!r}")
-    if tau != "auto":
-        tau = _check_real(
-            "tau", tau, low=0.5, hint=" (the viscosity (tau - 1/2)/3 must be positive, or 'auto')"
-        )
-    force = _check_real("force", force, low=0.0)
-    tol = _check_real("tol", tol, low=0.0)
-    max_steps = _check_int("max_steps", max_steps, low=1)
-    check_every = _check_int("check_every", check_every, low=1)
-    if convergence not in CONVERGENCE_TESTS:
-        raise ValueError(
-            f"convergence must be one of {', '.join(map(repr, CONVERGENCE_TESTS))}; received {convergence!r}"
-        )
-    buffer_layers = _check_int("buffer_layers", buffer_layers, low=1)
-    if voxel_size is not None:
-        voxel_size = _check_real("voxel_size", voxel_size, low=0.0, hint=" (metres)")
-    if boundary not in BOUNDARIES:
-        raise ValueError(f"boundary must be one of {', '.join(map(repr, BOUNDARIES))}; received {boundary!r}")
+    settings = _check_settings(
+        tau=tau, force=force, tol=tol, max_steps=max_steps, check_every=check_every,
+        convergence=convergence, buffer_layers=buffer_layers, voxel_size=voxel_size, boundary=boundary,
+    )  # fmt: skip
+    tau, force, tol, max_steps, check_every, buffer_layers, voxel_size = settings
     device = _resolve_device(volume, device)
     backend = _resolve_backend(backend, device)
-
-    pore = as_indicator(volume, phase=phase)
-    if pore.ndim != 3:
-        raise ValueError(f"volume must be 3D (Z, Y, X); received shape {tuple(pore.shape)}")
-    if min(pore.shape) < 2:
-        raise ValueError(
-            f"volume must have at least 2 voxels along every axis; received shape {tuple(pore.shape)}"
-        )
-    pore = np.ascontiguousarray(pore.cpu().numpy())
-    if pore.all():
-        raise ValueError(
-            f"phase={phase} fills the whole volume: with no solid the permeability is unbounded "
-            "(pass a volume that contains solid)"
-        )
+    pore = _pore_space(volume, phase)
 
     box, sample = _simulation_box(pore, axis, boundary, buffer_layers)
     flowing = _spanning_pores(box, axis)
@@ -649,26 +622,10 @@ def permeability(
         velocity = np.zeros((3, *pore.shape), dtype=np.float32) if return_velocity else None
         return result(0.0, 0, None, True, reason, velocity, error_estimate=0.0)
 
-    node_dtype = np.int32 if n < 2**31 else np.int64
-    node_of = np.full(box.shape, -1, dtype=node_dtype)
-    node_of[flowing] = np.arange(n, dtype=node_dtype)
-    table = np.empty((18, n), dtype=np.int32 if 19 * n < 2**31 else np.int64)
-    from ._lbm_kernels import build_table
-
-    build_table(node_of, D3Q19.c, D3Q19.opposite, n, table)
-    del node_of
-
     if tau == "auto":
         tau = _auto_tau(flowing, axis)
+    lattice = _lattice(flowing, axis=axis, tau=tau, force=force, backend=backend, device=device)
     nu = (tau - 0.5) / 3.0
-    omega_plus = 1.0 / tau
-    omega_minus = 1.0 / (0.5 + MAGIC_LAMBDA / (tau - 0.5))
-    force_vector = np.zeros(3)
-    force_vector[axis] = force
-    if backend == "numba":
-        lattice = _NumbaLattice(table, omega_plus, omega_minus, force_vector, axis)
-    else:
-        lattice = _TorchLattice(table, omega_plus, omega_minus, force_vector, axis, device)
     scale = nu / (force * box.size)  # k = ν ⟨ρu⟩ / g, momentum summed over nodes, averaged over the box
     if boundary == "buffer":  # buffers are free fluid: the whole driving g·L_box acts across the sample
         scale *= pore.shape[axis] / box.shape[axis]
@@ -676,73 +633,28 @@ def permeability(
     # in-place streaming advances in pairs of steps: step counts are even
     check_every += check_every % 2
     max_steps += max_steps % 2
-    lattice.step_pair()  # compiles or loads the numba kernel; not timed
-    steps = 2
-    history: list[float] = []  # k at every check, for the extrapolation
-    k_limit, error = 0.0, math.inf
-    quiet_checks = 0
-    change = math.inf
-    converged = False
-    speed2 = 0.0
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=max_steps, desc=f"permeability axis {axis}", unit="step", dynamic_ncols=True)
-        bar.update(steps)
-    start = time.perf_counter()
-    try:
-        while steps < max_steps:
-            pairs = min(check_every, max_steps - steps) // 2
-            for _ in range(pairs):
-                lattice.step_pair()
-            steps += 2 * pairs
-            momentum, speed2, speed2_sum = lattice.observe()
-            if not (math.isfinite(momentum) and math.isfinite(speed2_sum)) or speed2 > _MAX_SPEED2:
-                raise PermeabilityDivergenceError(
-                    f"lattice-Boltzmann run diverged at step {steps} (largest speed {math.sqrt(speed2):.3g}, "
-                    f"mean momentum {momentum / box.size:.3g}); lower force={force:g} or raise tau={tau:g}"
-                )
-            k = momentum * scale
-            if history:
-                change = abs(k - history[-1]) / max(abs(k), 1e-300)
-            history.append(k)
-            k_limit, error = _extrapolate(history)
-            relative_error = error / max(abs(k_limit), 1e-300)
-            passed = change < tol if convergence == "change" else relative_error < tol
-            quiet_checks = quiet_checks + 1 if passed else 0
-            if bar is not None:
-                bar.update(2 * pairs)
-                bar.set_postfix_str(
-                    f"k={k:.6g} change={change:.1e} error~{relative_error:.1e}", refresh=False
-                )
-            if quiet_checks >= 2:
-                converged = True
-                break
-    finally:
-        if bar is not None:
-            bar.close()
-    lattice.synchronize()
-    elapsed = time.perf_counter() - start
-    mlups = n * (steps - 2) / elapsed / 1e6 if elapsed > 0 and steps > 2 else None
-    k = history[-1] if history else float(lattice.observe()[0] * scale)
-    if convergence == "extrapolate" and math.isfinite(error):
-        k = k_limit  # the limit of the approach; the velocity field below is the last computed state
-    error_estimate = error / max(abs(k), 1e-300) if math.isfinite(error) else None
+    run = _Run(lattice, scale=scale, tol=tol, convergence=convergence, force=force, tau=tau, size=box.size)
+    run.advance(check_every, max_steps, progress=f"permeability axis {axis}" if progress else None)
+    mlups = n * (run.steps - 2) / run.elapsed / 1e6 if run.elapsed > 0 and run.steps > 2 else None
+    k = run.history[-1] if run.history else float(lattice.observe()[0] * scale)
+    if convergence == "extrapolate" and math.isfinite(run.error):
+        k = run.k_limit  # the limit of the approach; the velocity field below is the last computed state
+    error_estimate = run.error / max(abs(k), 1e-300) if math.isfinite(run.error) else None
 
     reason = None
-    if not converged:
+    if not run.converged:
         what = (
-            f"relative change of k {change:.2e} per {check_every} steps"
+            f"relative change of k {run.change:.2e} per {check_every} steps"
             if convergence == "change"
             else f"estimated relative error of k {error_estimate if error_estimate is not None else math.inf:.2e}"
         )
-        reason = f"not converged after {steps} steps: {what} (tol={tol:g}); raise max_steps"
+        reason = f"not converged after {run.steps} steps: {what} (tol={tol:g}); raise max_steps"
         warnings.warn(f"permeability along axis {axis}: {reason}", PermeabilityWarning, stacklevel=2)
-    if math.sqrt(speed2) > _HIGH_MACH_SPEED:
+    speed = math.sqrt(run.speed2)
+    if speed > _HIGH_MACH_SPEED:
         warnings.warn(
-            f"permeability along axis {axis}: largest speed {math.sqrt(speed2):.3g} (Mach "
-            f"{math.sqrt(3 * speed2):.2f}); k may carry compressibility and inertia errors, lower force={force:g}",
+            f"permeability along axis {axis}: largest speed {speed:.3g} (Mach "
+            f"{math.sqrt(3) * speed:.2f}); k may carry compressibility and inertia errors, lower force={force:g}",
             PermeabilityWarning,
             stacklevel=2,
         )
@@ -754,7 +666,142 @@ def permeability(
         index = [slice(None)] * 4
         index[axis + 1] = sample
         velocity = np.ascontiguousarray(field[tuple(index)])
-    return result(k, steps, mlups, converged, reason, velocity, error_estimate)
+    return result(k, run.steps, mlups, run.converged, reason, velocity, error_estimate)
+
+
+def _check_settings(
+    *, tau, force, tol, max_steps, check_every, convergence, buffer_layers, voxel_size, boundary
+) -> tuple:
+    """The numeric settings of :func:`permeability`, checked: (tau, force, tol, max_steps, check_every,
+    buffer_layers, voxel_size)."""
+    if isinstance(tau, str) and tau != "auto":
+        raise ValueError(f"tau must be a number > 0.5 or 'auto'; received {tau!r}")
+    if tau != "auto":
+        tau = _check_real(
+            "tau", tau, low=0.5, hint=" (the viscosity (tau - 1/2)/3 must be positive, or 'auto')"
+        )
+    if convergence not in CONVERGENCE_TESTS:
+        raise ValueError(
+            f"convergence must be one of {', '.join(map(repr, CONVERGENCE_TESTS))}; received {convergence!r}"
+        )
+    if voxel_size is not None:
+        voxel_size = _check_real("voxel_size", voxel_size, low=0.0, hint=" (metres)")
+    if boundary not in BOUNDARIES:
+        raise ValueError(f"boundary must be one of {', '.join(map(repr, BOUNDARIES))}; received {boundary!r}")
+    return (
+        tau,
+        _check_real("force", force, low=0.0),
+        _check_real("tol", tol, low=0.0),
+        _check_int("max_steps", max_steps, low=1),
+        _check_int("check_every", check_every, low=1),
+        _check_int("buffer_layers", buffer_layers, low=1),
+        voxel_size,
+    )
+
+
+def _pore_space(volume, phase: int) -> np.ndarray:
+    """The boolean pore space of ``volume`` (3D, every side at least 2, with some solid) on the CPU."""
+    pore = as_indicator(volume, phase=phase)
+    if pore.ndim != 3:
+        raise ValueError(f"volume must be 3D (Z, Y, X); received shape {tuple(pore.shape)}")
+    if min(pore.shape) < 2:
+        raise ValueError(
+            f"volume must have at least 2 voxels along every axis; received shape {tuple(pore.shape)}"
+        )
+    pore = np.ascontiguousarray(pore.cpu().numpy())
+    if pore.all():
+        raise ValueError(
+            f"phase={phase} fills the whole volume: with no solid the permeability is unbounded "
+            "(pass a volume that contains solid)"
+        )
+    return pore
+
+
+def _lattice(flowing: np.ndarray, *, axis: int, tau: float, force: float, backend: str, device):
+    """The TRT lattice (Λ = 3/16) on the ``flowing`` nodes, at rest, driven by ``force`` along ``axis``."""
+    from ._lbm_kernels import build_table
+
+    n = int(np.count_nonzero(flowing))
+    node_dtype = np.int32 if n < 2**31 else np.int64
+    node_of = np.full(flowing.shape, -1, dtype=node_dtype)
+    node_of[flowing] = np.arange(n, dtype=node_dtype)
+    table = np.empty((18, n), dtype=np.int32 if 19 * n < 2**31 else np.int64)
+    build_table(node_of, D3Q19.c, D3Q19.opposite, n, table)
+    del node_of
+    omega_plus = 1.0 / tau
+    omega_minus = 1.0 / (0.5 + MAGIC_LAMBDA / (tau - 0.5))
+    force_vector = np.zeros(3)
+    force_vector[axis] = force
+    if backend == "numba":
+        return _NumbaLattice(table, omega_plus, omega_minus, force_vector, axis)
+    return _TorchLattice(table, omega_plus, omega_minus, force_vector, axis, device)
+
+
+class _Run:
+    """The time loop: steps in pairs, observes k every ``check_every`` steps, and stops when it converged."""
+
+    def __init__(
+        self, lattice, *, scale: float, tol: float, convergence: str, force: float, tau: float, size: int
+    ):
+        self.lattice, self.scale, self.tol, self.convergence = lattice, scale, tol, convergence
+        self.force, self.tau, self.size = force, tau, size
+        self.steps = 0
+        self.history: list[float] = []  # k at every check, for the extrapolation
+        self.k_limit, self.error, self.change = 0.0, math.inf, math.inf
+        self.converged = False
+        self.speed2 = 0.0
+        self.elapsed = 0.0
+
+    def advance(self, check_every: int, max_steps: int, *, progress: str | None) -> None:
+        lattice = self.lattice
+        lattice.step_pair()  # compiles or loads the numba kernel; not timed
+        self.steps = 2
+        quiet_checks = 0
+        bar = None
+        if progress is not None:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=max_steps, desc=progress, unit="step", dynamic_ncols=True)
+            bar.update(self.steps)
+        start = time.perf_counter()
+        try:
+            while self.steps < max_steps:
+                pairs = min(check_every, max_steps - self.steps) // 2
+                for _ in range(pairs):
+                    lattice.step_pair()
+                self.steps += 2 * pairs
+                relative_error = self._check()
+                passed = self.change < self.tol if self.convergence == "change" else relative_error < self.tol
+                quiet_checks = quiet_checks + 1 if passed else 0
+                if bar is not None:
+                    bar.update(2 * pairs)
+                    bar.set_postfix_str(
+                        f"k={self.history[-1]:.6g} change={self.change:.1e} error~{relative_error:.1e}",
+                        refresh=False,
+                    )
+                if quiet_checks >= 2:
+                    self.converged = True
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        lattice.synchronize()
+        self.elapsed = time.perf_counter() - start
+
+    def _check(self) -> float:
+        """Observe k, update the change and the extrapolated limit; return the limit's relative error."""
+        momentum, self.speed2, speed2_sum = self.lattice.observe()
+        if not (math.isfinite(momentum) and math.isfinite(speed2_sum)) or self.speed2 > _MAX_SPEED2:
+            raise PermeabilityDivergenceError(
+                f"lattice-Boltzmann run diverged at step {self.steps} (largest speed {math.sqrt(self.speed2):.3g}, "
+                f"mean momentum {momentum / self.size:.3g}); lower force={self.force:g} or raise tau={self.tau:g}"
+            )
+        k = momentum * self.scale
+        if self.history:
+            self.change = abs(k - self.history[-1]) / max(abs(k), 1e-300)
+        self.history.append(k)
+        self.k_limit, self.error = _extrapolate(self.history)
+        return self.error / max(abs(self.k_limit), 1e-300)
 
 
 def permeability_per_axis(

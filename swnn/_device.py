@@ -1,24 +1,12 @@
-"""Device and precision selection shared by training, generation and physics."""
+"""Device and precision selection of training and generation (the device rule itself is :mod:`physics._device`)."""
 
 from __future__ import annotations
 
 import torch
 
+from physics._device import resolve_device
+
 __all__ = ["resolve_device", "resolve_precision", "autocast"]
-
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``auto`` → CUDA when present, else CPU; ``cuda`` without a GPU is an error, never a silent fallback."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            "device='cuda' was asked for but no CUDA GPU is available; use device='cpu' or 'auto'"
-        )
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
-    return dev
 
 
 def _cpu_has_bf16() -> bool:

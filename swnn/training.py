@@ -301,6 +301,44 @@ def prepare_target(
     target_fraction : float, optional
         η for the control strategy (Sec. 2.2.3); ``None`` keeps the reference's distribution (stochastic).
     """
+    per_axis_images, all_labels = _section_images(images, config)
+    n_phases = n_phases or int(max(int(np.max(a)) for a in all_labels)) + 1
+    n_phases = max(n_phases, 2)
+    if not 0 <= phase < n_phases:
+        raise ValueError(f"phase must be one of 0..{n_phases - 1} for this reference, got {phase}")
+    reference_fraction = float(
+        np.mean(np.concatenate([(np.asarray(a) == phase).ravel() for a in all_labels]))
+    )
+    per_axis, kept = [], []
+    cache: dict[int, list[torch.Tensor]] = {}  # a 2D reference gives every axis the same list: once
+    for imgs in per_axis_images:
+        if id(imgs) not in cache:
+            pooled = _pooled_patterns(imgs, config, n_phases)
+            if target_fraction is not None:
+                pooled = _controlled(pooled, target_fraction, phase, n_phases, generator, kept)
+            cache[id(imgs)] = pooled
+        per_axis.append(cache[id(imgs)])
+    s2 = lineal = None
+    if config.s2_weight > 0 and target_fraction is None:
+        s2 = _target_curves(section_two_point, per_axis_images, phase, config.section)
+    if config.lineal_weight > 0 and target_fraction is None:
+        lineal = _target_curves(section_lineal_path, per_axis_images, phase, config.section)
+    return TrainingTarget(
+        s2=s2,
+        lineal=lineal,
+        per_axis=per_axis,
+        n_phases=n_phases,
+        reference_fraction=reference_fraction,
+        target_fraction=reference_fraction if target_fraction is None else float(target_fraction),
+        phase=phase,
+        sha256=_hash_labels(all_labels),
+        controlled=target_fraction is not None,
+        kept=kept,
+    )
+
+
+def _section_images(images, config: TrainConfig) -> tuple[list, list]:
+    """(target images of each axis, every label array of the reference) for :func:`prepare_target`."""
     if isinstance(images, np.ndarray) and images.ndim == 3:
         volume = images
         per_axis_images = []
@@ -320,59 +358,36 @@ def prepare_target(
         per_axis_images = [imgs] * (3 if config.dim == 3 else 1)
     if config.dim == 2:
         per_axis_images = per_axis_images[:1]
-    n_phases = n_phases or int(max(int(np.max(a)) for a in all_labels)) + 1
-    n_phases = max(n_phases, 2)
-    if not 0 <= phase < n_phases:
-        raise ValueError(f"phase must be one of 0..{n_phases - 1} for this reference, got {phase}")
-    reference_fraction = float(
-        np.mean(np.concatenate([(np.asarray(a) == phase).ravel() for a in all_labels]))
-    )
-    per_axis, kept = [], []
-    cache: dict[int, list[torch.Tensor]] = {}
-    for imgs in per_axis_images:
-        key = id(imgs)
-        if key not in cache:
-            scales_patterns = [[] for _ in config.scales]
-            for im in imgs:
-                for s, pats in enumerate(
-                    multiscale_patterns(phase_channels(im, n_phases), config.template, config.scales)
-                ):
-                    scales_patterns[s].append(pats)
-            pooled = [torch.cat(p) for p in scales_patterns]
-            if target_fraction is not None:
-                controlled = []
-                for s, pats in enumerate(pooled):
-                    means = _phase_means(pats, phase, n_phases)
-                    if s > 0 and not float(means.min()) <= target_fraction <= float(means.max()):
-                        # Pooled patterns span a narrower range of means than the k×k template; where η lies
-                        # outside it, that scale cannot be controlled and is left out of the loss (None).
-                        # The paper's template (the first scale) decides reachability.
-                        controlled.append(None)
-                        kept.append(0)
-                        continue
-                    result = control_patterns(pats, target_fraction, means=means, generator=generator)
-                    controlled.append(result.patterns)
-                    kept.append(result.kept)
-                pooled = controlled
-            cache[key] = pooled
-        per_axis.append(cache[key])
-    s2 = lineal = None
-    if config.s2_weight > 0 and target_fraction is None:
-        s2 = _target_curves(section_two_point, per_axis_images, phase, config.section)
-    if config.lineal_weight > 0 and target_fraction is None:
-        lineal = _target_curves(section_lineal_path, per_axis_images, phase, config.section)
-    return TrainingTarget(
-        s2=s2,
-        lineal=lineal,
-        per_axis=per_axis,
-        n_phases=n_phases,
-        reference_fraction=reference_fraction,
-        target_fraction=reference_fraction if target_fraction is None else float(target_fraction),
-        phase=phase,
-        sha256=_hash_labels(all_labels),
-        controlled=target_fraction is not None,
-        kept=kept,
-    )
+    return per_axis_images, all_labels
+
+
+def _pooled_patterns(imgs, config: TrainConfig, n_phases: int) -> list[torch.Tensor]:
+    """The k×k patterns of ``imgs`` at every scale, pooled over the images (Eq. 7)."""
+    scales_patterns = [[] for _ in config.scales]
+    for im in imgs:
+        for s, pats in enumerate(
+            multiscale_patterns(phase_channels(im, n_phases), config.template, config.scales)
+        ):
+            scales_patterns[s].append(pats)
+    return [torch.cat(p) for p in scales_patterns]
+
+
+def _controlled(pooled, target_fraction, phase, n_phases, generator, kept: list) -> list:
+    """The control strategy (Sec. 2.2.3) at every scale; ``kept`` receives the patterns kept per scale."""
+    controlled = []
+    for s, pats in enumerate(pooled):
+        means = _phase_means(pats, phase, n_phases)
+        if s > 0 and not float(means.min()) <= target_fraction <= float(means.max()):
+            # Pooled patterns span a narrower range of means than the k×k template; where η lies outside it,
+            # that scale cannot be controlled and is left out of the loss (None). The paper's template (the
+            # first scale) decides reachability.
+            controlled.append(None)
+            kept.append(0)
+            continue
+        result = control_patterns(pats, target_fraction, means=means, generator=generator)
+        controlled.append(result.patterns)
+        kept.append(result.kept)
+    return controlled
 
 
 S2_MAX_LAG = 32
@@ -676,6 +691,48 @@ class TrainingState:
         return float(loss.detach())
 
 
+def _learning_rate(config: TrainConfig, it: int) -> float:
+    """Adam's step size at iteration ``it``: constant, or a cosine from 1 to 0.1 of ``learning_rate``."""
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * it / config.iterations)))
+
+
+def _load_checkpoint(ckpt: Path, key: str, state: TrainingState, losses: np.ndarray) -> int:
+    """Restore ``state`` from ``ckpt`` when it was written with the same settings; the iterations done."""
+    if not ckpt.exists():
+        return 0
+    saved = torch.load(ckpt, map_location="cpu", weights_only=True)
+    if saved.get("key") != key:
+        warnings.warn(f"{ckpt} was written with other settings; starting afresh", stacklevel=3)
+        return 0
+    state.network.load_state_dict(saved["network"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    state.noise_gen.set_state(saved["noise_gen"])
+    state.direction_gen.set_state(saved["direction_gen"])
+    start = int(saved["iteration"])
+    losses[:start] = saved["losses"].numpy()[:start]
+    return start
+
+
+def _save_checkpoint(ckpt: Path, key: str, state: TrainingState, losses: np.ndarray, done: int) -> None:
+    from swnn.io import atomic_write
+
+    with atomic_write(ckpt, force=True) as tmp:
+        torch.save(
+            {
+                "key": key,
+                "iteration": done,
+                "network": state.network.state_dict(),
+                "optimizer": state.optimizer.state_dict(),
+                "noise_gen": state.noise_gen.get_state(),
+                "direction_gen": state.direction_gen.get_state(),
+                "losses": torch.from_numpy(losses),
+            },
+            tmp,
+        )
+
+
 def train(
     images,
     *,
@@ -724,27 +781,10 @@ def train(
         images, config, phase=phase, target_fraction=target_fraction, n_phases=n_phases, device=dev
     )
     config, target, network, optimizer = state.config, state.target, state.network, state.optimizer
-    noise_gen, direction_gen = state.noise_gen, state.direction_gen
     losses = np.full(config.iterations, np.nan)
-    start = 0
     key = _settings_key(config, target, reference_name)
     ckpt = _checkpoint_path(output) if output is not None else None
-    if ckpt is not None and ckpt.exists() and resume:
-        saved = torch.load(ckpt, map_location="cpu", weights_only=True)
-        if saved.get("key") == key:
-            network.load_state_dict(saved["network"])
-            optimizer.load_state_dict(saved["optimizer"])
-            noise_gen.set_state(saved["noise_gen"])
-            direction_gen.set_state(saved["direction_gen"])
-            start = int(saved["iteration"])
-            losses[:start] = saved["losses"].numpy()[:start]
-        else:
-            warnings.warn(f"{ckpt} was written with other settings; starting afresh", stacklevel=2)
-
-    def lr_at(it: int) -> float:
-        if config.lr_schedule == "constant":
-            return config.learning_rate
-        return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * it / config.iterations)))
+    start = _load_checkpoint(ckpt, key, state, losses) if (ckpt is not None and resume) else 0
 
     iterator = range(start, config.iterations)
     bar = None
@@ -757,21 +797,7 @@ def train(
         iterator = bar
 
     def save_checkpoint(done: int) -> None:
-        from swnn.io import atomic_write
-
-        with atomic_write(ckpt, force=True) as tmp:
-            torch.save(
-                {
-                    "key": key,
-                    "iteration": done,
-                    "network": network.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "noise_gen": noise_gen.get_state(),
-                    "direction_gen": direction_gen.get_state(),
-                    "losses": torch.from_numpy(losses),
-                },
-                tmp,
-            )
+        _save_checkpoint(ckpt, key, state, losses, done)
 
     network.train()
     t0 = time.perf_counter()
@@ -779,7 +805,7 @@ def train(
     try:
         for it in iterator:
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(it)
+                group["lr"] = _learning_rate(config, it)
             value = state.step()
             if not math.isfinite(value):
                 raise FloatingPointError(
