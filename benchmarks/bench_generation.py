@@ -38,10 +38,7 @@ def model_path(tmp_path_factory) -> Path:
         net.train()(noise)
         logits = net.eval()(noise)
     median = float(logits.median())
-    model = TrainedModel(
-        network=net,
-        metadata={"n_phases": 2, "threshold": median, "thresholds": {"fp32": median, "bf16": median}},
-    )
+    model = TrainedModel.from_network(net, threshold=median)
     return model.save(tmp_path_factory.mktemp("model") / "paper-architecture.pt")
 
 

@@ -64,7 +64,7 @@ def test_generation_block(benchmark, precision, size):
     """One size³ block (input (size + 16)³) of the 8-block, 24-channel network."""
     torch.manual_seed(0)
     net = SWNN().eval()
-    model = TrainedModel(network=net, metadata={"threshold": 0.0, "thresholds": {"fp32": 0.0, "bf16": 0.0}})
+    model = TrainedModel.from_network(net, threshold=0.0)
     settings = GenerationSettings(block=size, seed=0, precision=precision)
     generate(model, (size,) * 3, settings=settings, device="cpu")  # warm-up
 

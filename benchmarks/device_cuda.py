@@ -62,7 +62,7 @@ def _untrained_model():
 
     torch.manual_seed(0)
     net = SWNN().eval()
-    return TrainedModel(network=net, metadata={"threshold": 0.0, "thresholds": {"fp32": 0.0, "bf16": 0.0}})
+    return TrainedModel.from_network(net, threshold=0.0)
 
 
 def _median_seconds(function, repeats: int) -> float:

@@ -15,6 +15,7 @@ noise whitening and appends the mean and standard deviation of their fractions (
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -90,7 +91,7 @@ def run_case(
         seconds_generate = time.perf_counter() - t0
         cmp = compare(volume, image, phase=phase, r_max=32)
         achieved = float(np.mean(volume == phase))
-        target = result.model.metadata["target_fraction"]
+        target = result.model.metadata.target_fraction
         yield {
             "case": spec + variant,
             "overrides": overrides,
@@ -105,7 +106,7 @@ def run_case(
             "fraction_error": achieved - target,
             "s2_rmse": cmp.s2_rmse,
             "lineal_path_rmse": cmp.lineal_path_rmse,
-            "fraction_at_zero_logit": result.model.metadata["fraction_at_zero_logit"],
+            "fraction_at_zero_logit": result.model.metadata.fraction_at_zero_logit,
             "seconds_train": result.seconds,
             "seconds_per_iteration": result.seconds_per_iteration,
             "seconds_generate": seconds_generate,
@@ -153,8 +154,9 @@ def fraction_spread(
     from swnn.references import load_reference
 
     model = load_model(model_path)
-    model.metadata = dict(model.metadata, noise=dict(model.metadata.get("noise", {}), whiten=whiten))
-    phase = int(model.metadata.get("phase", 1))
+    noise = dataclasses.replace(model.metadata.noise, whiten=whiten)
+    model.metadata = model.metadata.replace(noise=noise)
+    phase = model.metadata.phase
     image = load_reference(reference).image if reference else None
     fractions, s2 = [], []
     t0 = time.perf_counter()
@@ -166,7 +168,7 @@ def fraction_spread(
     return {
         "model": str(model_path),
         "whiten": whiten,
-        "target_fraction": model.metadata.get("target_fraction"),
+        "target_fraction": model.metadata.target_fraction,
         "samples": samples,
         "size": size,
         "mean": float(np.mean(fractions)),

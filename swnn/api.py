@@ -257,6 +257,9 @@ def generate_to(
     model = _model(model)
     model_path = model.path if model.path is not None else "(in memory)"
     settings = _settings(model, seed=seed, block=block, precision=precision, device=device)
+    metadata = provenance(
+        model, settings=settings, sample=sample, model_path=model_path, voxel_size=voxel_size
+    )
     if path.suffix.lower() == ".png":
         if shape[0] != 1:
             raise ValueError(
@@ -264,10 +267,8 @@ def generate_to(
                 "or .zarr"
             )
         image = _generate(model, shape, settings=settings, sample=sample, device=device)[0]
-        return write_png(path, image, n_phases=model.network.n_phases, force=force)
-    metadata = provenance(
-        model, settings=settings, sample=sample, model_path=model_path, voxel_size=voxel_size
-    )
+        n_phases = model.network.n_phases
+        return write_png(path, image, n_phases=n_phases, force=force, metadata=metadata)
     chunks = (min(block, 128),) * 3
     with VolumeWriter(path, shape, metadata=metadata, force=force, chunks=chunks) as writer:
         _generate(

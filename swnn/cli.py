@@ -271,6 +271,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     _add_reading(p)
+    p.add_argument(
+        "--reference-threshold",
+        type=float,
+        default=None,
+        metavar="T",
+        help="segment a grey-scale --reference: values above T become phase 1",
+    )
+    p.add_argument(
+        "--reference-raw-shape",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="shape of a RAW --reference",
+    )
+    p.add_argument("--reference-raw-dtype", default=None, help="voxel type of a RAW --reference (e.g. uint8)")
     _add_device(p)
     p.set_defaults(func=_evaluate)
 
@@ -387,7 +403,14 @@ def _evaluate(args) -> int:
         return ref.volume if ref.volume is not None else ref.image
 
     volume = read(args.volume, threshold=args.threshold, shape=shape, dtype=args.raw_dtype)
-    reference = None if args.reference is None else read(args.reference)
+    reference = None
+    if args.reference is not None:
+        reference = read(
+            args.reference,
+            threshold=args.reference_threshold,
+            shape=tuple(args.reference_raw_shape) if args.reference_raw_shape else None,
+            dtype=args.reference_raw_dtype,
+        )
     # --phase must be a label of the material (a typo is bad input); a volume that lost it, a reconstruction
     # beside its reference, is evaluated with a note
     as_indicator(
@@ -514,8 +537,8 @@ def _train(args) -> int:
     meta = result.model.metadata
     print(
         f"saved {output}: {config.iterations} iterations in {result.seconds:.0f} s "
-        f"({result.seconds_per_iteration:.2f} s/it), target fraction {meta['target_fraction']:.4f}, "
-        f"threshold {meta['threshold']}"
+        f"({result.seconds_per_iteration:.2f} s/it), target fraction {meta.target_fraction:.4f}, "
+        f"threshold {meta.threshold}"
     )
     return 0
 

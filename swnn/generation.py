@@ -101,15 +101,15 @@ def provenance(
         "seed": settings.seed,
         "sample": sample,
         "model": str(model_path),
-        "model_sha256": model.metadata.get("model_sha256") or model.model_hash(),
+        "model_sha256": model.metadata.model_sha256 or model.model_hash(),
         "swnn_version": __version__,
         "n_phases": n_phases,
-        "phase": model.metadata.get("phase", 1),
+        "phase": model.metadata.phase,
         "threshold": model.threshold_for(settings.precision) if n_phases == 2 else None,
         "voxel_size": voxel_size,
         "block": settings.block,
         "precision": settings.precision,
-        "reference": model.metadata.get("reference", {}).get("name"),
+        "reference": model.metadata.reference.name,
     }
 
 

@@ -340,7 +340,24 @@ def _read_zarr(path: Path) -> np.ndarray:
     return np.asarray(arrays[0][1][...])
 
 
+def _raw_layout_from_sidecar(path: Path, shape, dtype) -> tuple:
+    """Shape and dtype of a RAW file written by swnn, from its provenance sidecar, where not given."""
+    sidecar = sidecar_path(path)
+    if (shape is not None and dtype is not None) or not sidecar.is_file():
+        return shape, dtype
+    try:
+        provenance = json.loads(sidecar.read_text())
+    except (OSError, ValueError):
+        return shape, dtype
+    if isinstance(provenance, dict) and provenance.get("format") == "raw":
+        shape = shape if shape is not None else provenance.get("shape")
+        dtype = dtype if dtype is not None else provenance.get("dtype")
+    return shape, dtype
+
+
 def _read_raw(path: Path, shape, dtype, data: bytes | None = None) -> np.ndarray:
+    if data is None:
+        shape, dtype = _raw_layout_from_sidecar(path, shape, dtype)
     if shape is None or dtype is None:
         raise ValueError(
             f"{path}: a RAW file needs its shape and dtype (got shape={shape!r}, dtype={dtype!r}); "
@@ -958,7 +975,14 @@ def write_volume(path, volume, *, metadata: Mapping[str, Any], force: bool = Fal
     return Path(path)
 
 
-def write_png(path, image2d, *, n_phases: int | None = None, force: bool = False) -> Path:
+def write_png(
+    path,
+    image2d,
+    *,
+    n_phases: int | None = None,
+    force: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
     """Write a 2D label slice as an 8-bit PNG scaled for viewing (labels 0..n-1 -> 0..255), atomically.
 
     Parameters
@@ -971,12 +995,15 @@ def write_png(path, image2d, *, n_phases: int | None = None, force: bool = False
         Number of phases; default ``max label + 1`` (at least 2, so a single-phase slice is black).
     force : bool, optional
         Replace an existing ``path``.
+    metadata : dict, optional
+        Provenance, written to the sidecar ``<path>.json`` (with ``shape``, ``dtype`` and ``format``) and
+        into the PNG's text chunk ``swnn``.
 
     Returns
     -------
     path : Path
     """
-    from PIL import Image
+    from PIL import Image, PngImagePlugin
 
     path = Path(path)
     if _suffix(path) != ".png":
@@ -999,6 +1026,15 @@ def write_png(path, image2d, *, n_phases: int | None = None, force: bool = False
     if top >= n_phases:
         raise ValueError(f"image2d holds label {top}, which n_phases={n_phases} does not allow")
     grey = (labels * 255 // max(n_phases - 1, 1)).astype(np.uint8)  # (H, W), 0..255
+    provenance = None
+    if metadata is not None:
+        provenance = {**_jsonable(metadata), "shape": list(labels.shape), "dtype": "uint8", "format": "png"}
+    info = PngImagePlugin.PngInfo()
+    if provenance is not None:
+        info.add_text("swnn", json.dumps(provenance, sort_keys=True))
     with atomic_write(path, force=force) as temporary:
-        Image.fromarray(grey).save(temporary, format="PNG")
+        Image.fromarray(grey).save(temporary, format="PNG", pnginfo=info)
+    if provenance is not None:
+        with atomic_write(sidecar_path(path), force=True) as temporary:
+            temporary.write_text(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
     return path

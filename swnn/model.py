@@ -6,10 +6,11 @@ never a pickled module) and a human-readable JSON sidecar ``<model>.json`` with 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -18,9 +19,99 @@ from swnn._version import __version__
 from swnn.network import SWNN
 from swnn.noise import TILE
 
-__all__ = ["TrainedModel", "load_model", "FORMAT"]
+__all__ = ["FORMAT", "SCHEMA", "ModelMetadata", "NoiseSpec", "ReferenceInfo", "TrainedModel", "load_model"]
 
 FORMAT = "swnn-model/1"
+"""The container: one ``torch.save`` file of tensors, a format string and the metadata as JSON."""
+
+SCHEMA = 2
+"""Version of :class:`ModelMetadata`. Files without a ``schema`` key are schema 1 and load with defaults."""
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    """The input noise X of Y = G(X): its distribution, the tile its values repeat with, and the side of the
+    cells it is whitened in (0: plain noise, as in models saved before whitening existed)."""
+
+    distribution: str = "standard normal"
+    tile: int = TILE
+    whiten: int = 0
+
+
+@dataclass(frozen=True)
+class ReferenceInfo:
+    """What a model was trained on: its name (a path or ``builtin:NAME``), the SHA-256 of its labels and the
+    fraction of the controlled phase in it."""
+
+    name: str | None = None
+    sha256: str | None = None
+    fraction: float | None = None
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """Everything needed to generate with a trained network, and how it was trained (schema :data:`SCHEMA`).
+
+    Attributes
+    ----------
+    n_phases, blocks, channels, noise_channels : int
+        The architecture (Eq. 12–15).
+    noise : NoiseSpec
+    threshold : float or None
+        The fixed float32 logit threshold of phase 1 (two phases; None for more).
+    thresholds : dict or None
+        Precision (``fp32``, ``bf16``) -> its calibrated threshold.
+    fraction_at_zero_logit : float or None
+        Fraction of phase 1 at threshold 0, on the calibration volumes.
+    phase : int
+        The controlled phase.
+    target_fraction : float or None
+        η of the control strategy, or the reference's own fraction when stochastic.
+    controlled : bool
+    reference : ReferenceInfo
+    training : dict
+        ``config`` (the :class:`~swnn.training.TrainConfig` as a dict), ``precision``, ``device``,
+        ``iterations``, ``final_loss``, ``seconds``, ``seconds_per_iteration``.
+    version : str
+        swnn version that trained the model.
+    model_sha256 : str or None
+        SHA-256 of the weights, set when saved and checked when loaded.
+    schema : int
+    """
+
+    n_phases: int
+    blocks: int
+    channels: int
+    noise_channels: int
+    noise: NoiseSpec = NoiseSpec()
+    threshold: float | None = None
+    thresholds: dict | None = None
+    fraction_at_zero_logit: float | None = None
+    phase: int = 1
+    target_fraction: float | None = None
+    controlled: bool = False
+    reference: ReferenceInfo = ReferenceInfo()
+    training: dict = field(default_factory=dict)
+    version: str = __version__
+    model_sha256: str | None = None
+    schema: int = SCHEMA
+
+    def to_dict(self) -> dict:
+        """The JSON of the model file and of its ``<model>.json`` sidecar."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelMetadata:
+        """Metadata of any schema (1: no ``schema`` key; its missing entries take their defaults)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["noise"] = NoiseSpec(**{**(data.get("noise") or {})})
+        values["reference"] = ReferenceInfo(**(data.get("reference") or {}))
+        values["schema"] = SCHEMA
+        return cls(**values)
+
+    def replace(self, **changes) -> ModelMetadata:
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass
@@ -31,26 +122,40 @@ class TrainedModel:
     ----------
     network : SWNN
         BatchNorm statistics re-estimated on full volumes after training, so outputs do not depend on the block.
-    metadata : dict
-        ``n_phases``, ``blocks``, ``channels``, ``noise_channels``, ``noise`` (distribution, tile, whiten), ``threshold``
-        (the model's fixed logit threshold for two phases), ``target_fraction``, ``reference`` (name, sha256,
-        fraction), ``training`` (settings, iterations, loss), ``version``.
+    metadata : ModelMetadata
     path : Path or None
         The file it was loaded from or saved to (recorded in the provenance of generated volumes).
     """
 
     network: SWNN
-    metadata: dict
+    metadata: ModelMetadata
     path: Path | None = None
+
+    @classmethod
+    def from_network(
+        cls, network: SWNN, *, threshold: float = 0.0, noise: NoiseSpec = NoiseSpec()
+    ) -> TrainedModel:
+        """An untrained model around ``network`` with one ``threshold`` for both precisions (benchmarks,
+        tests of generation)."""
+        metadata = ModelMetadata(
+            n_phases=network.n_phases,
+            blocks=network.blocks,
+            channels=network.channels,
+            noise_channels=network.noise_channels,
+            noise=noise,
+            threshold=threshold,
+            thresholds={"fp32": threshold, "bf16": threshold},
+        )
+        return cls(network=network, metadata=metadata)
 
     @property
     def threshold(self) -> float:
         """Logit threshold for phase 1 (two phases) in float32; fixed when the model was trained."""
-        return float(self.metadata.get("threshold") or 0.0)
+        return float(self.metadata.threshold or 0.0)
 
     def threshold_for(self, precision: str) -> float:
         """The fixed threshold calibrated for ``precision`` (``fp32`` or ``bf16``)."""
-        thresholds = self.metadata.get("thresholds") or {}
+        thresholds = self.metadata.thresholds or {}
         if precision in thresholds:
             return float(thresholds[precision])
         if precision != "fp32":
@@ -61,12 +166,12 @@ class TrainedModel:
 
     @property
     def noise_tile(self) -> int:
-        return int(self.metadata.get("noise", {}).get("tile", TILE))
+        return int(self.metadata.noise.tile)
 
     @property
     def noise_whiten(self) -> int:
         """Side of the whitened noise cells (0: plain noise, as models saved before whitening existed)."""
-        return int(self.metadata.get("noise", {}).get("whiten", 0))
+        return int(self.metadata.noise.whiten)
 
     def model_hash(self) -> str:
         """SHA-256 of the weights (keys sorted), the provenance tag written beside generated volumes."""
@@ -82,16 +187,20 @@ class TrainedModel:
 
         path = Path(path)
         net = self.network
-        meta = dict(self.metadata, format=FORMAT, version=__version__, model_sha256=self.model_hash())
         # the architecture always comes from the network itself, so every saved file can be loaded
-        meta.update(
-            n_phases=net.n_phases, blocks=net.blocks, channels=net.channels, noise_channels=net.noise_channels
+        meta = self.metadata.replace(
+            n_phases=net.n_phases,
+            blocks=net.blocks,
+            channels=net.channels,
+            noise_channels=net.noise_channels,
+            model_sha256=self.model_hash(),
         )
+        record = {"format": FORMAT, **meta.to_dict()}
         state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
         with atomic_write(path, force=force) as tmp:
-            torch.save({"format": FORMAT, "metadata_json": json.dumps(meta), "state_dict": state}, tmp)
+            torch.save({"format": FORMAT, "metadata_json": json.dumps(record), "state_dict": state}, tmp)
         with atomic_write(Path(str(path) + ".json"), force=True) as tmp:
-            Path(tmp).write_text(json.dumps(meta, indent=2) + "\n")
+            Path(tmp).write_text(json.dumps(record, indent=2) + "\n")
         self.metadata = meta
         self.path = path
         return path
@@ -113,18 +222,15 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Train
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(f"{not_a_model} (expected format {FORMAT!r})")
     try:
-        meta = json.loads(blob["metadata_json"])
+        meta = ModelMetadata.from_dict(json.loads(blob["metadata_json"]))
         network = SWNN(
-            meta["n_phases"],
-            blocks=meta["blocks"],
-            channels=meta["channels"],
-            noise_channels=meta["noise_channels"],
+            meta.n_phases, blocks=meta.blocks, channels=meta.channels, noise_channels=meta.noise_channels
         )
         network.load_state_dict(blob["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError):
         raise ValueError(f"{not_a_model} (its metadata or weights do not match an SWNN)") from None
     model = TrainedModel(network=network, metadata=meta, path=path)
-    stored = meta.get("model_sha256")
+    stored = meta.model_sha256
     if stored is not None and stored != model.model_hash():
         raise ValueError(
             f"{path}: the weights do not match the SHA-256 stored with them ({stored[:12]}…): the file is "

@@ -24,9 +24,8 @@ import numpy as np
 import torch
 
 from swnn._device import autocast, resolve_device, resolve_precision
-from swnn._version import __version__
 from swnn.control import control_patterns
-from swnn.model import TrainedModel
+from swnn.model import ModelMetadata, NoiseSpec, ReferenceInfo, TrainedModel
 from swnn.network import SWNN, blocks_for_correlation_length, correlation_length
 from swnn.noise import TILE as NOISE_TILE
 from swnn.noise import NoiseField, valid_whiten
@@ -831,20 +830,20 @@ def train(
     thresholds, fraction_at_zero = _calibrate_threshold(network, config, target, dev, progress=progress)
     network = network.to(memory_format=torch.contiguous_format)
     done = config.iterations - start
-    metadata = {
-        "n_phases": target.n_phases,
-        "blocks": network.blocks,
-        "channels": network.channels,
-        "noise_channels": network.noise_channels,
-        "noise": {"distribution": "standard normal", "tile": NOISE_TILE, "whiten": config.noise_whiten},
-        "threshold": None if thresholds is None else thresholds["fp32"],
-        "thresholds": thresholds,
-        "fraction_at_zero_logit": fraction_at_zero,
-        "phase": target.phase,
-        "target_fraction": target.target_fraction,
-        "controlled": target.controlled,
-        "reference": {"name": reference_name, "sha256": target.sha256, "fraction": target.reference_fraction},
-        "training": {
+    metadata = ModelMetadata(
+        n_phases=target.n_phases,
+        blocks=network.blocks,
+        channels=network.channels,
+        noise_channels=network.noise_channels,
+        noise=NoiseSpec(tile=NOISE_TILE, whiten=config.noise_whiten),
+        threshold=None if thresholds is None else thresholds["fp32"],
+        thresholds=thresholds,
+        fraction_at_zero_logit=fraction_at_zero,
+        phase=target.phase,
+        target_fraction=target.target_fraction,
+        controlled=target.controlled,
+        reference=ReferenceInfo(reference_name, target.sha256, target.reference_fraction),
+        training={
             "config": config.to_dict(),
             "precision": precision,
             "device": dev.type,
@@ -853,8 +852,7 @@ def train(
             "seconds": seconds,
             "seconds_per_iteration": seconds / max(done, 1),
         },
-        "version": __version__,
-    }
+    )
     model = TrainedModel(network=network, metadata=metadata)
     if output is not None:
         model.save(output, force=True)

@@ -56,7 +56,7 @@ def test_a_model_file_loads_back_equal(model_and_reference):
 def test_train_takes_arrays_and_names_bad_settings():
     image = (np.add.outer(np.arange(32), np.arange(32)) // 4 % 2).astype(np.uint8)
     model = swnn.train(image, **TINY)
-    assert model.metadata["reference"]["name"] == "array"
+    assert model.metadata.reference.name == "array"
     with pytest.raises(
         ValueError, match=r"unknown training settings \['iteration'\]; accepted: .*iterations"
     ):

@@ -269,3 +269,18 @@ def test_help_documents_exit_statuses_and_solver_options(capsys):
     text = capsys.readouterr().out
     for option in ("--max-steps", "--tau", "--permeability-tol", "--max-iterations", "--conductivity-tol"):
         assert option in text
+
+
+def test_reference_reading_options_apply_to_the_reference(tmp_path, volume_file):
+    path, vol = volume_file
+    # a grey-scale reference (many levels) needs its own threshold; the labelled volume must not get it
+    grey = np.random.default_rng(2).integers(0, 256, size=(24, 26, 28)).astype(np.uint8)
+    grey.tofile(tmp_path / "ref.raw")
+    out = tmp_path / "m.json"
+    common = ["evaluate", str(path), "--reference", str(tmp_path / "ref.raw"), "--metrics", "fraction,s2"]
+    layout = ["--reference-raw-shape", "24", "26", "28", "--reference-raw-dtype", "uint8"]
+    assert main([*common, *layout, "--reference-threshold", "178", "-o", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["fraction"] == pytest.approx(vol.mean())  # the volume as it is
+    assert result["reference"]["fraction"] == pytest.approx((grey > 178).mean())  # the threshold applied
+    assert main([*common, *layout, "-o", str(out), "--force"]) == 2  # 256 grey levels without a threshold

@@ -469,3 +469,21 @@ def test_atomic_write(tmp_path):
             raise RuntimeError("boom")
     assert path.read_text() == "weights"
     assert _only(tmp_path) == ["model.pt"]
+
+
+def test_raw_written_by_swnn_reads_back_without_its_layout(tmp_path, labels3d):
+    path = tmp_path / "vol.raw"
+    write_volume(path, labels3d, metadata=METADATA)
+    np.testing.assert_array_equal(read_volume(path), labels3d)  # shape and dtype from the sidecar
+    sidecar_path(path).unlink()
+    with pytest.raises(ValueError, match="needs its shape and dtype"):
+        read_volume(path)
+
+
+def test_write_png_with_provenance(tmp_path, labels2d):
+    path = write_png(tmp_path / "s.png", labels2d, n_phases=3, metadata={"seed": 4, "model_sha256": "ab"})
+    sidecar = json.loads(sidecar_path(path).read_text())
+    assert sidecar["seed"] == 4 and sidecar["shape"] == [12, 10] and sidecar["format"] == "png"
+    with Image.open(path) as image:
+        assert json.loads(image.text["swnn"]) == sidecar
+    np.testing.assert_array_equal(read_image(path), labels2d)

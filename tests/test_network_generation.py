@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from swnn.generation import GenerationSettings, generate, iter_blocks
-from swnn.model import TrainedModel
+from swnn.model import NoiseSpec, TrainedModel
 from swnn.network import SWNN, blocks_for_correlation_length
 from swnn.noise import NoiseField
 
@@ -106,14 +106,7 @@ def _model(blocks=3, n_phases=2, seed=0, whiten=0):
             torch.from_numpy(NoiseField(seed=99, tile=8).region((0, 0, 0), (16, 16, 16)))[None]
         )
     threshold = float(logits[:, 0].median())
-    return TrainedModel(
-        network=net,
-        metadata={
-            "threshold": threshold,
-            "thresholds": {"fp32": threshold, "bf16": threshold},
-            "noise": {"tile": 8, "whiten": whiten},
-        },
-    )
+    return TrainedModel.from_network(net, threshold=threshold, noise=NoiseSpec(tile=8, whiten=whiten))
 
 
 @pytest.mark.parametrize("n_phases", [2, 3])

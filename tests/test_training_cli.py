@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from swnn.cli import main
-from swnn.model import load_model
+from swnn.model import NoiseSpec, load_model
 from swnn.training import PROFILES, prepare_target, train
 
 TINY = PROFILES["quick"].replace(
@@ -43,7 +43,7 @@ def test_training_lowers_the_loss_and_hits_the_fraction():
     # the loss of the first iterations (random network) is well above that of the last ones
     assert losses[-5:].mean() < 0.7 * losses[:3].mean()
     meta = result.model.metadata
-    assert meta["reference"]["fraction"] == pytest.approx(image.mean())
+    assert meta.reference.fraction == pytest.approx(image.mean())
     volume = __import__("swnn.generation", fromlist=["generate"]).generate(
         result.model, (40, 40, 40), device="cpu"
     )
@@ -253,6 +253,24 @@ def test_save_load_weights_only_and_resume(tmp_path):
     assert np.allclose(resumed.losses, first.losses, rtol=1e-5)
 
 
+def test_models_saved_with_schema_1_metadata_still_load(tmp_path):
+    # schema 1 (before typed metadata): no schema key, no per-precision thresholds, no whitening entry
+    out = tmp_path / "m.pt"
+    trained = train(_image(), config=TINY, output=out, progress=False, device="cpu").model
+    blob = torch.load(out, weights_only=True)
+    meta = json.loads(blob["metadata_json"])
+    assert meta["schema"] == 2
+    for key in ("schema", "thresholds", "fraction_at_zero_logit", "controlled"):
+        del meta[key]
+    del meta["noise"]["whiten"]
+    blob["metadata_json"] = json.dumps(meta)
+    torch.save(blob, tmp_path / "old.pt")
+    old = load_model(tmp_path / "old.pt")
+    assert old.metadata.schema == 2 and old.metadata.thresholds is None and old.metadata.noise.whiten == 0
+    assert old.metadata.threshold == trained.metadata.threshold and old.threshold_for("fp32") == old.threshold
+    assert old.metadata.reference == trained.metadata.reference
+
+
 def test_cli_train_generate_end_to_end(tmp_path, capsys):
     np.save(tmp_path / "ref.npy", _image() * 255)
     model = tmp_path / "m.pt"
@@ -275,17 +293,13 @@ def test_cli_train_generate_end_to_end(tmp_path, capsys):
     ]
     assert main(["train", str(tmp_path / "ref.npy"), "-o", str(model), *args]) == 0
     # the quick profile pools the image with its transpose unless told not to
-    assert load_model(model).metadata["training"]["config"]["isotropic"] is True
+    assert load_model(model).metadata.training["config"]["isotropic"] is True
     plain = tmp_path / "plain.pt"
     extra = ["--no-isotropic", "--s2-weight", "0.5", "--lineal-weight", "0.25"]
     assert main(["train", str(tmp_path / "ref.npy"), "-o", str(plain), *extra, *args]) == 0
-    saved = load_model(plain).metadata["training"]["config"]
+    saved = load_model(plain).metadata.training["config"]
     assert saved["isotropic"] is False and saved["s2_weight"] == 0.5 and saved["lineal_weight"] == 0.25
-    assert load_model(plain).metadata["noise"] == {
-        "distribution": "standard normal",
-        "tile": 32,
-        "whiten": 32,
-    }
+    assert load_model(plain).metadata.noise == NoiseSpec("standard normal", tile=32, whiten=32)
     assert (
         main(
             [
@@ -355,6 +369,6 @@ def test_two_dimensional_training_and_three_phases():
     rng = np.random.default_rng(0)
     labels = np.digitize(rng.random((48, 48)), [0.5, 0.8]).astype(np.uint8)  # fractions 0.5 / 0.3 / 0.2
     three = train(labels, config=TINY, progress=False, device="cpu")
-    assert three.model.network.n_phases == 3 and three.model.metadata["threshold"] is None
+    assert three.model.network.n_phases == 3 and three.model.metadata.threshold is None
     volume = generate(three.model, (12, 12, 12), device="cpu")
     assert volume.max() <= 2

@@ -193,11 +193,11 @@ def train_model(item: ModelItem, cache: _Cache, *, device, progress: bool = Fals
             "seconds_iterations": result.seconds,
             "seconds_per_iteration": result.seconds_per_iteration,
             "iterations": item.config.iterations,
-            "final_loss": meta["training"]["final_loss"],
-            "target_fraction": meta["target_fraction"],
-            "reference_fraction": meta["reference"]["fraction"],
-            "fraction_at_zero_logit": meta["fraction_at_zero_logit"],
-            "threshold": meta["threshold"],
+            "final_loss": meta.training["final_loss"],
+            "target_fraction": meta.target_fraction,
+            "reference_fraction": meta.reference.fraction,
+            "fraction_at_zero_logit": meta.fraction_at_zero_logit,
+            "threshold": meta.threshold,
         },
     )
     return ModelRecord(item.key, record, cached=False)
