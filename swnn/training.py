@@ -615,7 +615,14 @@ class TrainingState:
     ) -> TrainingState:
         dev = resolve_device(device)
         precision = resolve_precision(config.precision, dev)
-        torch.manual_seed(config.seed)
+        # the initial weights come from torch's global generator, seeded here inside a fork: the caller's
+        # global random state is left as it was
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            return cls._create(images, config, phase, target_fraction, n_phases, dev, precision)
+
+    @classmethod
+    def _create(cls, images, config, phase, target_fraction, n_phases, dev, precision) -> TrainingState:
         control_gen = torch.Generator().manual_seed(config.seed + 1)
         target = prepare_target(
             images,

@@ -372,3 +372,13 @@ def test_two_dimensional_training_and_three_phases():
     assert three.model.network.n_phases == 3 and three.model.metadata.threshold is None
     volume = generate(three.model, (12, 12, 12), device="cpu")
     assert volume.max() <= 2
+
+
+def test_training_leaves_the_global_random_state_alone():
+    torch.manual_seed(1234)
+    expected = torch.rand(3)
+    torch.manual_seed(1234)
+    first = train(_image(), config=TINY.replace(iterations=1), progress=False, device="cpu").model
+    assert torch.equal(torch.rand(3), expected)  # the caller's stream continues as if nothing ran
+    second = train(_image(), config=TINY.replace(iterations=1), progress=False, device="cpu").model
+    assert first.model_hash() == second.model_hash()  # the seed in the settings alone fixes the model
