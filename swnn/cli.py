@@ -270,6 +270,11 @@ def _parser() -> argparse.ArgumentParser:
         "approach to the limit, is below TOL (default 1e-3)",
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar of the permeability runs (shown on a terminal: steps, k, its change, ETA)",
+    )
     _add_reading(p)
     p.add_argument(
         "--reference-threshold",
@@ -383,7 +388,12 @@ def _evaluate(args) -> int:
         raise ValueError(f"--voxel-size must be a positive length in metres, got {args.voxel_size}")
     shape = tuple(args.raw_shape) if args.raw_shape else None
     options = {
-        "permeability_options": _given(max_steps=args.max_steps, tau=args.tau, tol=args.permeability_tol),
+        "permeability_options": _given(
+            max_steps=args.max_steps,
+            tau=args.tau,
+            tol=args.permeability_tol,
+            progress=True if (sys.stderr.isatty() and not args.quiet) else None,
+        ),
         "conductivity_options": _given(max_iterations=args.max_iterations, tol=args.conductivity_tol),
     }
     settings = dict(
