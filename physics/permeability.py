@@ -48,7 +48,7 @@ the steps to a converged k without touching the steady solution:
 - **Extrapolated limit** (``convergence="extrapolate"``). Late in a run k approaches its limit
   geometrically, ``k_n ≈ k_∞ + A rⁿ`` per check (the slowest decaying mode). Every check takes four
   values of k spread over the last three quarters of the run, extrapolates the limit by Aitken's Δ²
-  (:func:`_extrapolate`) and estimates its error from how much the two ratios of successive changes
+  (:func:`physics._lbm_run.extrapolate`) and estimates its error from how much the two ratios of successive changes
   disagree. The run stops when that estimated relative error is below ``tol`` (1e-3) at two successive
   checks, and returns the limit with the estimate as ``error_estimate``. The former rule (relative change
   per check below ``tol``, ``convergence="change"``) stopped when the change per check was small, which
@@ -88,7 +88,6 @@ vectorised collision); the torch backend runs the same scheme with gathers and s
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -97,6 +96,9 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from ._lbm_run import MAGIC_LAMBDA, PermeabilityDivergenceError
+from ._lbm_run import Run as _Run
+from ._lbm_run import build_lattice as _lattice
 from ._validation import as_indicator
 from .lattice import D3Q19
 
@@ -113,25 +115,17 @@ __all__ = [
 DARCY_M2 = 9.869233e-13
 """One darcy in m²."""
 
-MAGIC_LAMBDA = 3.0 / 16.0
-"""Λ = (τ⁺ − ½)(τ⁻ − ½) for which bounce-back walls sit half-way and k does not depend on ν."""
 
 BOUNDARIES = ("periodic", "mirror", "buffer")
 BACKENDS = ("auto", "numba", "torch")
 CONVERGENCE_TESTS = ("extrapolate", "change")
 _AUTO_TAU_CONSTANT = 0.25  # ν = 0.25 d² / L balances viscous and pressure relaxation (measured)
 _AUTO_TAU_RANGE = (0.6, 1.0)
-_ERROR_SAFETY = 3.0  # the Aitken error estimate was up to 2x low on the 128³ sandstone (see _extrapolate)
-_MAX_SPEED2 = 0.1  # |u|² above this (|u| > 0.32, Mach 0.55) is a blow-up
 _HIGH_MACH_SPEED = 0.1  # |u| above this (Mach 0.17) warns: compressibility and inertia errors
 
 
 class PermeabilityWarning(RuntimeWarning):
     """The permeability run did not converge within ``max_steps``, or ran at a high Mach number."""
-
-
-class PermeabilityDivergenceError(FloatingPointError):
-    """The lattice-Boltzmann run produced NaN or blew up (speeds near the lattice speed of sound)."""
 
 
 @dataclass(frozen=True)
@@ -370,132 +364,6 @@ def _auto_tau(flowing: np.ndarray, axis: int) -> float:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# convergence: the limit of k from its approach, and the error of that limit
-
-
-def _extrapolate(history: Sequence[float]) -> tuple[float, float]:
-    """Limit of the sequence of k at equally spaced checks, and an estimate of its absolute error.
-
-    With ``i`` the last check and ``s = max(1, i // 4)``, the four values k at checks ``i − 3s, i − 2s,
-    i − s, i`` give three differences d1, d2, d3 and two ratios ``r_a = d2/d1``, ``r_b = d3/d2``. Late in
-    a run k approaches its limit as ``k_∞ + A r^n`` (the slowest decaying mode of the flow), so while
-    ``0 < r_a, r_b < 1`` the limit is Aitken's ``k_∞ = k_i + d3 r_b / (1 − r_b)``. Its error is taken as
-    the change of that tail when the ratio is moved by ``|r_b − r_a|`` towards 1 (faster modes still
-    present make the earlier ratio differ; a ratio that drifts towards 1 is a slower mode appearing), and
-    at least the change of the limit since the previous check. When consecutive differences change sign
-    (round-off noise at steady state, or an oscillation), the limit is the last value and the error the
-    total change ``|d1| + |d2| + |d3|`` over the last three quarters of the run. Fewer than four checks,
-    or a ratio at or above 1, give an infinite error. Spans that grow with the run keep the ratios away
-    from 1 whatever the check interval. The error is multiplied by ``_ERROR_SAFETY`` = 3: on the τ = 1
-    run of the 128³ sandstone the raw estimate was below the actual error of the limit by up to 2 times
-    (a slowly drifting ratio: several slow modes close together).
-    """
-    limit, error = _aitken(history)
-    if len(history) > 4 and math.isfinite(error):
-        previous, _ = _aitken(history[:-1])
-        error = max(error, abs(limit - previous))
-    return limit, _ERROR_SAFETY * error
-
-
-def _aitken(history: Sequence[float]) -> tuple[float, float]:
-    """One Aitken extrapolation of the last three quarters of ``history`` (see :func:`_extrapolate`)."""
-    last = len(history) - 1
-    if last < 3:
-        return history[-1], math.inf
-    span = max(1, last // 4)
-    p0, p1, p2, p3 = (history[last - j * span] for j in (3, 2, 1, 0))
-    d1, d2, d3 = p1 - p0, p2 - p1, p3 - p2
-    if d1 == 0.0 or d2 == 0.0 or d2 / d1 <= 0.0 or d3 / d2 <= 0.0:
-        return p3, abs(d1) + abs(d2) + abs(d3)
-    ratio_a, ratio_b = d2 / d1, d3 / d2
-    ratio_up = ratio_b + abs(ratio_b - ratio_a)
-    if ratio_up >= 1.0:
-        return p3, math.inf
-    tail = d3 * ratio_b / (1.0 - ratio_b)
-    return p3 + tail, abs(d3 * ratio_up / (1.0 - ratio_up) - tail)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# backends: one step, one observation of momentum and speed, the velocity field
-
-
-class _NumbaLattice:
-    """Populations and table as numpy arrays, advanced by the fused numba kernel (CPU)."""
-
-    def __init__(
-        self, table: np.ndarray, omega_plus: float, omega_minus: float, force: np.ndarray, axis: int
-    ):
-        from . import _lbm_kernels as kernels
-
-        self._kernels = kernels
-        # unsigned view of the same table: the kernel then skips numba's negative-index checks
-        self.table = table.view(np.uint32 if table.dtype == np.int32 else np.uint64)
-        self.f = np.zeros((19, table.shape[1]), dtype=np.float32)  # f - w: at rest, unit density
-        self.omega = (float(omega_plus), float(omega_minus))
-        self.force = force.astype(np.float32)
-        self.axis = axis
-
-    def step_pair(self) -> None:
-        self._kernels.trt_pair_numba(self.f, self.table, *self.omega, self.force)
-
-    def observe(self) -> tuple[float, float, float]:
-        """Momentum along the axis summed over nodes, largest and summed squared speed (see the kernel)."""
-        momentum, speed2_max, speed2_sum = self._kernels.observe_numba(self.f, self.force, self.axis)
-        return float(momentum), float(speed2_max), float(speed2_sum)
-
-    def velocity(self) -> np.ndarray:
-        out = np.empty((3, self.f.shape[1]), dtype=np.float64)
-        self._kernels.moments_numba(self.f, self.force, out)
-        return out.astype(np.float32)
-
-    def synchronize(self) -> None:
-        pass
-
-
-class _TorchLattice:
-    """Populations and table as torch tensors on ``device``, advanced by gathers and scatters (GPU path)."""
-
-    def __init__(
-        self,
-        table: np.ndarray,
-        omega_plus: float,
-        omega_minus: float,
-        force: np.ndarray,
-        axis: int,
-        device: torch.device,
-    ):
-        from . import _lbm_kernels as kernels
-
-        self._kernels = kernels
-        self.table = torch.from_numpy(table).to(device)
-        self.f = torch.zeros((19, table.shape[1]), dtype=torch.float32, device=device)
-        self.c = torch.from_numpy(D3Q19.c.astype(np.float32)).to(device)
-        self.w = torch.from_numpy(D3Q19.w.astype(np.float32)).to(device)
-        self.opposite = torch.from_numpy(D3Q19.opposite.copy()).to(device)
-        self.omega = (float(omega_plus), float(omega_minus))
-        self.force = torch.from_numpy(force.astype(np.float32)).to(device)
-        self.axis = axis
-
-    def step_pair(self) -> None:
-        self._kernels.trt_pair_torch(
-            self.f, self.table, self.c, self.w, self.opposite, *self.omega, self.force
-        )
-
-    def observe(self) -> tuple[float, float, float]:
-        rho, momentum = self._kernels.moments_torch(self.f, self.c, self.force)
-        speed2 = (momentum / rho).square().sum(0)
-        return float(momentum[self.axis].sum()), float(speed2.max()), float(speed2.sum())
-
-    def velocity(self) -> np.ndarray:
-        rho, momentum = self._kernels.moments_torch(self.f, self.c, self.force)
-        return (momentum / rho).float().cpu().numpy()
-
-    def synchronize(self) -> None:
-        if self.f.device.type == "cuda":
-            torch.cuda.synchronize(self.f.device)
-
-
-# ----------------------------------------------------------------------------------------------------------
 # public API
 
 
@@ -715,93 +583,6 @@ def _pore_space(volume, phase: int) -> np.ndarray:
             "(pass a volume that contains solid)"
         )
     return pore
-
-
-def _lattice(flowing: np.ndarray, *, axis: int, tau: float, force: float, backend: str, device):
-    """The TRT lattice (Λ = 3/16) on the ``flowing`` nodes, at rest, driven by ``force`` along ``axis``."""
-    from ._lbm_kernels import build_table
-
-    n = int(np.count_nonzero(flowing))
-    node_dtype = np.int32 if n < 2**31 else np.int64
-    node_of = np.full(flowing.shape, -1, dtype=node_dtype)
-    node_of[flowing] = np.arange(n, dtype=node_dtype)
-    table = np.empty((18, n), dtype=np.int32 if 19 * n < 2**31 else np.int64)
-    build_table(node_of, D3Q19.c, D3Q19.opposite, n, table)
-    del node_of
-    omega_plus = 1.0 / tau
-    omega_minus = 1.0 / (0.5 + MAGIC_LAMBDA / (tau - 0.5))
-    force_vector = np.zeros(3)
-    force_vector[axis] = force
-    if backend == "numba":
-        return _NumbaLattice(table, omega_plus, omega_minus, force_vector, axis)
-    return _TorchLattice(table, omega_plus, omega_minus, force_vector, axis, device)
-
-
-class _Run:
-    """The time loop: steps in pairs, observes k every ``check_every`` steps, and stops when it converged."""
-
-    def __init__(
-        self, lattice, *, scale: float, tol: float, convergence: str, force: float, tau: float, size: int
-    ):
-        self.lattice, self.scale, self.tol, self.convergence = lattice, scale, tol, convergence
-        self.force, self.tau, self.size = force, tau, size
-        self.steps = 0
-        self.history: list[float] = []  # k at every check, for the extrapolation
-        self.k_limit, self.error, self.change = 0.0, math.inf, math.inf
-        self.converged = False
-        self.speed2 = 0.0
-        self.elapsed = 0.0
-
-    def advance(self, check_every: int, max_steps: int, *, progress: str | None) -> None:
-        lattice = self.lattice
-        lattice.step_pair()  # compiles or loads the numba kernel; not timed
-        self.steps = 2
-        quiet_checks = 0
-        bar = None
-        if progress is not None:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=max_steps, desc=progress, unit="step", dynamic_ncols=True)
-            bar.update(self.steps)
-        start = time.perf_counter()
-        try:
-            while self.steps < max_steps:
-                pairs = min(check_every, max_steps - self.steps) // 2
-                for _ in range(pairs):
-                    lattice.step_pair()
-                self.steps += 2 * pairs
-                relative_error = self._check()
-                passed = self.change < self.tol if self.convergence == "change" else relative_error < self.tol
-                quiet_checks = quiet_checks + 1 if passed else 0
-                if bar is not None:
-                    bar.update(2 * pairs)
-                    bar.set_postfix_str(
-                        f"k={self.history[-1]:.6g} change={self.change:.1e} error~{relative_error:.1e}",
-                        refresh=False,
-                    )
-                if quiet_checks >= 2:
-                    self.converged = True
-                    break
-        finally:
-            if bar is not None:
-                bar.close()
-        lattice.synchronize()
-        self.elapsed = time.perf_counter() - start
-
-    def _check(self) -> float:
-        """Observe k, update the change and the extrapolated limit; return the limit's relative error."""
-        momentum, self.speed2, speed2_sum = self.lattice.observe()
-        if not (math.isfinite(momentum) and math.isfinite(speed2_sum)) or self.speed2 > _MAX_SPEED2:
-            raise PermeabilityDivergenceError(
-                f"lattice-Boltzmann run diverged at step {self.steps} (largest speed {math.sqrt(self.speed2):.3g}, "
-                f"mean momentum {momentum / self.size:.3g}); lower force={self.force:g} or raise tau={self.tau:g}"
-            )
-        k = momentum * self.scale
-        if self.history:
-            self.change = abs(k - self.history[-1]) / max(abs(k), 1e-300)
-        self.history.append(k)
-        self.k_limit, self.error = _extrapolate(self.history)
-        return self.error / max(abs(self.k_limit), 1e-300)
 
 
 def permeability_per_axis(

@@ -16,12 +16,12 @@ import pytest
 import torch
 from scipy import ndimage
 
+from physics._lbm_run import extrapolate as _extrapolate
 from physics.permeability import (
     DARCY_M2,
     PermeabilityDivergenceError,
     PermeabilityResult,
     PermeabilityWarning,
-    _extrapolate,
     permeability,
     permeability_per_axis,
 )
