@@ -344,6 +344,23 @@ def _copy_study(output: Path, folder: Path) -> Path:
     return copy
 
 
+def test_force_keeps_the_old_cache_until_the_new_run_succeeds(tiny, tmp_path, monkeypatch):
+    import swnn.training
+
+    toml, output = tiny
+    copy = _copy_study(output, tmp_path)
+    cached = sorted(str(p.relative_to(copy)) for p in (copy / "cache").rglob("*"))
+
+    def failing_train(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C during the forced rerun
+
+    monkeypatch.setattr(swnn.training, "train", failing_train)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(load_study(toml), copy, force=True, progress=False, device="cpu")
+    assert sorted(str(p.relative_to(copy)) for p in (copy / "cache").rglob("*")) == cached
+    assert not (copy / ".cache-replaced").exists()
+
+
 def test_extending_a_study_runs_only_the_new_items(tiny, tmp_path, monkeypatch):
     toml, output = tiny
     copy = _copy_study(output, tmp_path)
