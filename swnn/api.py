@@ -91,6 +91,7 @@ def train(
     resume: bool = True,
     device: str = "auto",
     progress: bool = False,
+    callbacks=(),
     **settings,
 ):
     """Train an SWNN on a reference (Algorithm 1 of the paper) and return the trained model.
@@ -110,6 +111,8 @@ def train(
     output : path, optional
         Save the model there (atomically, with its ``.json`` metadata) and checkpoint to ``<output>.ckpt``
         while training; an interrupted run resumes from it when ``resume``.
+    callbacks : sequence of swnn.training.TrainingCallback
+        Hooks called at each iteration (for example to record or plot the loss as it falls).
     **settings
         Any field of :class:`swnn.training.TrainConfig` (``iterations``, ``directions``, ``section``...).
 
@@ -140,6 +143,7 @@ def train(
         progress=progress,
         resume=resume,
         force=force,
+        callbacks=callbacks,
     )
     return result.model
 

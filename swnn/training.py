@@ -33,13 +33,18 @@ from swnn.patterns import multiscale_patterns, phase_channels, section_lineal_pa
 from swnn.sliced import project_sorted, random_directions, sliced_wasserstein
 
 __all__ = [
-    "TrainConfig",
     "PROFILES",
-    "TrainingTarget",
-    "TrainingState",
+    "Checkpoints",
+    "ProgressBar",
+    "TrainConfig",
     "TrainResult",
-    "train",
+    "TrainingCallback",
+    "TrainingState",
+    "TrainingTarget",
+    "calibrate",
+    "optimise",
     "prepare_target",
+    "train",
 ]
 
 # Position of the thin axis of a training slab where the convolution is fastest (measured on a 2-core AVX-512
@@ -697,6 +702,105 @@ class TrainingState:
         return float(loss.detach())
 
 
+class TrainingCallback:
+    """Hooks into :func:`optimise`; override the ones needed (each does nothing by default)."""
+
+    def on_start(self, state: TrainingState, start: int) -> None:
+        """Before the first iteration; ``start`` iterations were done before (a resumed run)."""
+
+    def on_iteration(self, state: TrainingState, done: int, loss: float) -> None:
+        """After iteration ``done`` − 1, whose loss was ``loss``."""
+
+    def on_interrupt(self, state: TrainingState, done: int) -> None:
+        """On ``KeyboardInterrupt`` (Ctrl-C), with ``done`` iterations finished; it is raised again after."""
+
+    def on_end(self, state: TrainingState) -> None:
+        """After the last iteration, or after an interruption."""
+
+
+class ProgressBar(TrainingCallback):
+    """A tqdm bar of the iterations with the current loss."""
+
+    def on_start(self, state, start):
+        from tqdm.auto import tqdm
+
+        total = state.config.iterations
+        self.bar = tqdm(total=total, initial=start, desc="train", unit="it", dynamic_ncols=True)
+
+    def on_iteration(self, state, done, loss):
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{loss:.4g}")
+
+    def on_end(self, state):
+        self.bar.close()
+
+
+class Checkpoints(TrainingCallback):
+    """Writes the run's state to ``path`` every ``every`` iterations and on Ctrl-C, so that it resumes."""
+
+    def __init__(self, path: Path, key: str, losses: np.ndarray, every: int):
+        self.path, self.key, self.losses, self.every = path, key, losses, every
+        self.start = 0
+
+    def on_start(self, state, start):
+        self.start = start
+
+    def on_iteration(self, state, done, loss):
+        if done % self.every == 0 and done < state.config.iterations:
+            _save_checkpoint(self.path, self.key, state, self.losses, done)
+
+    def on_interrupt(self, state, done):
+        if done > self.start:
+            _save_checkpoint(self.path, self.key, state, self.losses, done)
+
+
+def optimise(
+    state: TrainingState, losses: np.ndarray, *, start: int = 0, callbacks: Sequence[TrainingCallback] = ()
+) -> float:
+    """Adam iterations ``start`` … ``iterations − 1`` of Algorithm 1 (Eq. 20), the loss of each written to
+    ``losses``; returns their wall time in seconds.
+
+    Raises
+    ------
+    FloatingPointError
+        When the loss is not finite (a diverged run).
+    """
+    config = state.config
+    state.network.train()
+    for callback in callbacks:
+        callback.on_start(state, start)
+    t0 = time.perf_counter()
+    done = start
+    try:
+        for it in range(start, config.iterations):
+            for group in state.optimizer.param_groups:
+                group["lr"] = _learning_rate(config, it)
+            value = state.step()
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"training diverged at iteration {it} (loss {value}); lower learning_rate"
+                )
+            losses[it] = value
+            done = it + 1
+            for callback in callbacks:
+                callback.on_iteration(state, done, value)
+    except KeyboardInterrupt:
+        for callback in callbacks:
+            callback.on_interrupt(state, done)
+        raise
+    finally:
+        for callback in callbacks:
+            callback.on_end(state)
+    return time.perf_counter() - t0
+
+
+def calibrate(state: TrainingState, *, seed: int, progress: bool = False) -> tuple[dict | None, float | None]:
+    """After :func:`optimise`: BatchNorm statistics re-estimated on full volumes in float32, then the fixed
+    threshold of each precision generation may use. Returns ``(thresholds, fraction at logit 0)``."""
+    _reestimate_batchnorm(state.network, state.config, state.device, "fp32", seed=seed)
+    return _calibrate_threshold(state.network, state.config, state.target, state.device, progress=progress)
+
+
 def _learning_rate(config: TrainConfig, it: int) -> float:
     """Adam's step size at iteration ``it``: constant, or a cosine from 1 to 0.1 of ``learning_rate``."""
     if config.lr_schedule == "constant":
@@ -752,8 +856,9 @@ def train(
     progress: bool = True,
     resume: bool = True,
     force: bool = False,
+    callbacks: Sequence[TrainingCallback] = (),
 ) -> TrainResult:
-    """Train an SWNN on ``images`` (Algorithm 1).
+    """Train an SWNN on ``images`` (Algorithm 1): :func:`optimise`, then :func:`calibrate`.
 
     Parameters
     ----------
@@ -771,6 +876,8 @@ def train(
         η for the control strategy; ``None`` for stochastic reconstruction.
     resume : bool
         Continue from ``<output>.ckpt`` when it was written with the same settings.
+    callbacks : sequence of TrainingCallback
+        Called at each iteration of the optimisation (after the progress bar and the checkpoints).
 
     Returns
     -------
@@ -786,55 +893,17 @@ def train(
     state = TrainingState.create(
         images, config, phase=phase, target_fraction=target_fraction, n_phases=n_phases, device=dev
     )
-    config, target, network, optimizer = state.config, state.target, state.network, state.optimizer
+    config, target, network = state.config, state.target, state.network
     losses = np.full(config.iterations, np.nan)
     key = _settings_key(config, target, reference_name)
     ckpt = _checkpoint_path(output) if output is not None else None
     start = _load_checkpoint(ckpt, key, state, losses) if (ckpt is not None and resume) else 0
 
-    iterator = range(start, config.iterations)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(
-            iterator, total=config.iterations, initial=start, desc="train", unit="it", dynamic_ncols=True
-        )
-        iterator = bar
-
-    def save_checkpoint(done: int) -> None:
-        _save_checkpoint(ckpt, key, state, losses, done)
-
-    network.train()
-    t0 = time.perf_counter()
-    done = start
-    try:
-        for it in iterator:
-            for group in optimizer.param_groups:
-                group["lr"] = _learning_rate(config, it)
-            value = state.step()
-            if not math.isfinite(value):
-                raise FloatingPointError(
-                    f"training diverged at iteration {it} (loss {value}); lower learning_rate"
-                )
-            losses[it] = value
-            done = it + 1
-            if bar is not None:
-                bar.set_postfix(loss=f"{value:.4g}")
-            if ckpt is not None and done % config.checkpoint_every == 0 and done < config.iterations:
-                save_checkpoint(done)
-    except KeyboardInterrupt:
-        # Ctrl-C: keep what was done, so that the same call resumes from here
-        if ckpt is not None and done > start:
-            save_checkpoint(done)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    seconds = time.perf_counter() - t0
-    # BatchNorm statistics in float32; one threshold per precision generation may use.
-    _reestimate_batchnorm(network, config, dev, "fp32", seed=config.seed + 4)
-    thresholds, fraction_at_zero = _calibrate_threshold(network, config, target, dev, progress=progress)
+    hooks: list[TrainingCallback] = [ProgressBar()] if progress else []
+    if ckpt is not None:
+        hooks.append(Checkpoints(ckpt, key, losses, config.checkpoint_every))
+    seconds = optimise(state, losses, start=start, callbacks=[*hooks, *callbacks])
+    thresholds, fraction_at_zero = calibrate(state, seed=config.seed + 4, progress=progress)
     network = network.to(memory_format=torch.contiguous_format)
     done = config.iterations - start
     metadata = ModelMetadata(

@@ -54,9 +54,21 @@ def test_a_model_file_loads_back_equal(model_and_reference):
 
 
 def test_train_takes_arrays_and_names_bad_settings():
+    from swnn.training import TrainingCallback
+
+    class Losses(TrainingCallback):
+        def __init__(self):
+            self.seen = []
+
+        def on_iteration(self, state, done, loss):
+            self.seen.append((done, loss))
+
     image = (np.add.outer(np.arange(32), np.arange(32)) // 4 % 2).astype(np.uint8)
-    model = swnn.train(image, **TINY)
+    losses = Losses()
+    model = swnn.train(image, callbacks=[losses], **TINY)
     assert model.metadata.reference.name == "array"
+    assert [done for done, _ in losses.seen] == [1, 2, 3]
+    assert model.metadata.training["final_loss"] == pytest.approx(np.mean([loss for _, loss in losses.seen]))
     with pytest.raises(
         ValueError, match=r"unknown training settings \['iteration'\]; accepted: .*iterations"
     ):
