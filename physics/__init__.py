@@ -12,7 +12,7 @@ and ``conductivity_per_axis`` here or in :mod:`physics.conductivity`; ``permeabi
 ``permeability`` from its module (``from physics.permeability import permeability``), whose name it shares.
 """
 
-from ._validation import as_indicator, check_r_max
+from ._validation import ParameterTypeError, as_indicator, check_r_max
 from .chords import ChordLengthResult, chord_length_distribution
 from .compare import Comparison, compare, describe
 from .connectivity import ConnectivityResult, connectivity
@@ -50,6 +50,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "METRICS",
+    "ParameterTypeError",
     "PHYSICS_METRICS",
     "ChordLengthResult",
     "Comparison",

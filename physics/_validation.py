@@ -12,7 +12,14 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-__all__ = ["as_indicator", "check_r_max", "check_phase", "slab_slices"]
+__all__ = ["ParameterTypeError", "as_indicator", "check_r_max", "check_phase", "slab_slices"]
+
+
+class ParameterTypeError(TypeError, ValueError):
+    """A parameter of the wrong type. A ``TypeError``, as Python's convention asks, and a ``ValueError`` too,
+    so that one ``except ValueError`` catches every bad argument (the command line reports both as bad
+    input)."""
+
 
 # numpy dtypes that torch handles fully (comparisons, reductions) and that ``torch.from_numpy`` shares
 # without a copy. Other integer dtypes (uint16, uint32, uint64) are converted to int64 first.
@@ -22,7 +29,7 @@ _SHARED_NUMPY_KINDS = (np.bool_, np.uint8, np.int8, np.int16, np.int32, np.int64
 def check_phase(phase: object) -> int:
     """Return ``phase`` as a Python int, or raise ``TypeError`` if it is not an integer label."""
     if isinstance(phase, (bool, np.bool_)) or not isinstance(phase, (int, np.integer)):
-        raise TypeError(f"phase must be an integer label such as 0 or 1; received {phase!r}")
+        raise ParameterTypeError(f"phase must be an integer label such as 0 or 1; received {phase!r}")
     return int(phase)
 
 
@@ -30,9 +37,11 @@ def _to_tensor(volume: object, name: str) -> torch.Tensor:
     if isinstance(volume, torch.Tensor):
         return volume
     if not isinstance(volume, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array or a torch tensor; received {type(volume).__name__}")
+        raise ParameterTypeError(
+            f"{name} must be a numpy array or a torch tensor; received {type(volume).__name__}"
+        )
     if volume.dtype.kind not in "biuf":
-        raise TypeError(
+        raise ParameterTypeError(
             f"{name} must hold integer, boolean or float labels; received dtype {volume.dtype} "
             "(accepted: bool, int*, uint*, float*)"
         )
@@ -70,7 +79,7 @@ def check_label_image(volume: object, name: str = "volume") -> torch.Tensor:
     if tensor.numel() == 0:
         raise ValueError(f"{name} must not be empty; received shape {tuple(tensor.shape)}")
     if tensor.is_complex():
-        raise TypeError(f"{name} must hold real labels; received dtype {tensor.dtype}")
+        raise ParameterTypeError(f"{name} must hold real labels; received dtype {tensor.dtype}")
     if tensor.is_floating_point():
         finite = torch.isfinite(tensor)
         if not bool(finite.all()):
@@ -137,7 +146,7 @@ def check_r_max(shape: Sequence[int], r_max: object, axes: Iterable[int], *, nam
     needs at least r + 1 voxels along the axis).
     """
     if isinstance(r_max, (bool, np.bool_)) or not isinstance(r_max, (int, np.integer)):
-        raise TypeError(f"r_max must be a non-negative integer (voxels); received {r_max!r}")
+        raise ParameterTypeError(f"r_max must be a non-negative integer (voxels); received {r_max!r}")
     r_max = int(r_max)
     if r_max < 0:
         raise ValueError(f"r_max must be a non-negative integer (voxels); received {r_max}")

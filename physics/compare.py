@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._validation import as_indicator, check_r_max
+from ._validation import ParameterTypeError, as_indicator, check_r_max
 from .correlation import two_point_probability
 from .evaluate import METRICS, Evaluation, adaptive_r_max, evaluate
 from .lineal_path import lineal_path
@@ -35,7 +35,7 @@ class Comparison:
         axis (RMSE over all axes and lags); False when the mean over the volume's axes was compared with
         the mean over the reference's axes (a 3D volume against a 2D image, as in the SWNN paper).
     r_max : int
-        Largest lag compared, in voxels.
+        Largest lag compared, in voxels (0 when no curve was compared).
     """
 
     fraction_error: float
@@ -83,6 +83,19 @@ def _compare_evaluations(volume: Evaluation, reference: Evaluation, phase, r_max
         raise ValueError(
             f"phase={phase!r} does not match the evaluations, which describe phase {volume.phase} (volume) and "
             f"{reference.phase} (reference); leave phase out when comparing evaluations"
+        )
+    if volume.r_max is None or reference.r_max is None:  # no curve on one side: the fractions alone
+        if r_max is not None:
+            raise ValueError(
+                "r_max was given, but one of the evaluations holds neither S2 nor the lineal path; evaluate "
+                "both with metrics including 's2' or 'lineal_path'"
+            )
+        return Comparison(
+            fraction_error=volume.fraction - reference.fraction,
+            s2_rmse=None,
+            lineal_path_rmse=None,
+            axis_by_axis=len(volume.shape) == len(reference.shape),
+            r_max=0,
         )
     common = min(volume.r_max, reference.r_max)  # the lags both evaluations have
     if r_max is None:
@@ -144,7 +157,7 @@ def compare(
     if all(evaluations):
         return _compare_evaluations(volume, reference, phase, r_max)
     if any(evaluations):
-        raise TypeError(
+        raise ParameterTypeError(
             "compare takes two Evaluations or two arrays; received "
             f"{type(volume).__name__} and {type(reference).__name__} (evaluate the array first)"
         )

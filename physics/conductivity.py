@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from ._device import resolve_device
-from ._validation import check_label_image
+from ._validation import ParameterTypeError, check_label_image
 
 __all__ = [
     "DEFAULT_CONDUCTIVITIES",
@@ -593,7 +593,7 @@ def _check_conductivities(conductivities: object) -> tuple[float, ...]:
     if isinstance(conductivities, (str, bytes)) or not isinstance(
         conductivities, (Sequence, np.ndarray, torch.Tensor)
     ):
-        raise TypeError(
+        raise ParameterTypeError(
             "conductivities must be a sequence of positive numbers, one per phase label 0, 1, ...; "
             f"received {conductivities!r}"
         )
@@ -602,7 +602,7 @@ def _check_conductivities(conductivities: object) -> tuple[float, ...]:
     ]
     for value in values:
         if not _is_real_number(value):
-            raise TypeError(
+            raise ParameterTypeError(
                 f"conductivities must hold real numbers, one per phase label; received {values!r} "
                 f"(element {value!r} of type {type(value).__name__})"
             )
@@ -638,11 +638,11 @@ def _check_options(sides, tol, max_iterations, preconditioner) -> None:
     if sides not in SIDES:
         raise ValueError(f"sides must be one of {SIDES}; received {sides!r}")
     if not _is_real_number(tol):
-        raise TypeError(f"tol must be a number such as 1e-4; received {tol!r}")
+        raise ParameterTypeError(f"tol must be a number such as 1e-4; received {tol!r}")
     if not 0 < float(tol) < 1:
         raise ValueError(f"tol must be in (0, 1), e.g. 1e-4; received {tol!r}")
     if not _is_real_number(max_iterations) or int(max_iterations) != max_iterations:
-        raise TypeError(f"max_iterations must be an integer; received {max_iterations!r}")
+        raise ParameterTypeError(f"max_iterations must be an integer; received {max_iterations!r}")
     if max_iterations < 1:
         raise ValueError(f"max_iterations must be at least 1; received {max_iterations}")
     if preconditioner not in PRECONDITIONERS:
@@ -652,7 +652,7 @@ def _check_options(sides, tol, max_iterations, preconditioner) -> None:
 def _check_axis(axis: object, shape: tuple[int, ...]) -> int:
     ndim = len(shape)
     if not _is_real_number(axis) or int(axis) != axis:
-        raise TypeError(f"axis must be an integer; received {axis!r}")
+        raise ParameterTypeError(f"axis must be an integer; received {axis!r}")
     if not -ndim <= int(axis) < ndim:
         raise ValueError(f"axis must be in {-ndim} … {ndim - 1} for a {ndim}D volume; received {axis}")
     axis = int(axis) % ndim
@@ -840,7 +840,7 @@ def conductivity_per_axis(
     if axes is None:
         axes = range(np.ndim(volume) if isinstance(volume, np.ndarray) else getattr(volume, "ndim", 0))
     elif isinstance(axes, (int, np.integer)) or not isinstance(axes, (Sequence, range)):
-        raise TypeError(f"axes must be a sequence of integers such as (0, 1, 2); received {axes!r}")
+        raise ParameterTypeError(f"axes must be a sequence of integers such as (0, 1, 2); received {axes!r}")
     return _solve(
         volume, list(axes), conductivities, sides, tol, max_iterations, preconditioner, return_field, device
     )

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ._validation import _labels_present, as_indicator, check_label_image, check_phase, check_r_max
+from ._validation import (
+    ParameterTypeError,
+    _labels_present,
+    as_indicator,
+    check_label_image,
+    check_phase,
+    check_r_max,
+)
 from .chords import ChordLengthResult, chord_length_distribution
 from .connectivity import ConnectivityResult, connectivity
 from .correlation import RadialTwoPoint, TwoPointResult, radial_two_point, two_point_probability
@@ -49,7 +56,7 @@ _PERMEABILITY_UNIT = "voxel² (k); m² (k_m2) and darcy (k_darcy) with voxel_siz
 # keyword arguments that evaluate() sets itself and that the options mappings may not override
 _SET_BY_EVALUATE = {
     "conductivity": {"volume", "axes", "conductivities", "sides", "device"},
-    "permeability": {"volume", "axis", "axes", "phase", "boundary", "voxel_size", "device"},
+    "permeability": {"volume", "axis", "axes", "phase", "boundary", "voxel_size", "device", "progress"},
 }
 
 
@@ -219,7 +226,7 @@ def _check_metrics(metrics: object) -> tuple[str, ...]:
     if isinstance(metrics, str):
         metrics = (metrics,)
     if not isinstance(metrics, (Sequence, set, frozenset)):
-        raise TypeError(f"metrics must be a sequence of metric names; received {metrics!r}")
+        raise ParameterTypeError(f"metrics must be a sequence of metric names; received {metrics!r}")
     accepted = (*METRICS, *PHYSICS_METRICS)
     unknown = [m for m in metrics if m not in accepted]
     if unknown:
@@ -243,7 +250,7 @@ def _check_conductivities(
     if isinstance(conductivities, (str, bytes)) or not isinstance(
         conductivities, (Sequence, np.ndarray, torch.Tensor)
     ):
-        raise TypeError(
+        raise ParameterTypeError(
             "conductivities must be a sequence of positive numbers, one per phase label 0, 1, ..., or None "
             f"for the rule of the studied phase; received {conductivities!r}"
         )
@@ -252,7 +259,7 @@ def _check_conductivities(
     try:
         values = tuple(float(k) for k in conductivities)
     except (TypeError, ValueError):
-        raise TypeError(
+        raise ParameterTypeError(
             f"conductivities must hold numbers, one per phase label 0, 1, ...; received {conductivities!r}"
         ) from None
     low = int(labels.min()) if labels.dtype != torch.bool else 0
@@ -276,7 +283,7 @@ def _check_options(options: object, name: str, metric: str) -> tuple[tuple[str, 
     if options is None:
         return ()
     if not isinstance(options, Mapping):
-        raise TypeError(
+        raise ParameterTypeError(
             f"{name} must be a mapping of keyword arguments such as {{'tol': 1e-5}}; received {options!r}"
         )
     if not options:
@@ -391,6 +398,7 @@ def evaluate(
     device: str | torch.device | None = None,
     permeability_options: Mapping[str, object] | None = None,
     conductivity_options: Mapping[str, object] | None = None,
+    progress: bool = False,
 ) -> Evaluation:
     """Descriptors and physics of one phase of a label image.
 
@@ -428,6 +436,8 @@ def evaluate(
         Further keyword arguments of :func:`physics.permeability.permeability` (``tau``, ``tol``,
         ``max_steps``, ``force``...) and :func:`physics.conductivity.conductivity_per_axis` (``tol``,
         ``max_iterations``, ``preconditioner``...).
+    progress : bool, optional
+        Show each permeability run's progress bar (steps, k, its change, ETA); not part of the results.
 
     Returns
     -------
@@ -500,6 +510,7 @@ def evaluate(
             results["permeability"] = _solve_permeability(
                 volume, phase=phase, axes=(0, 1, 2) if axes is None else axes, boundary=boundary,
                 voxel_size=voxel_size, device=device, options=permeability_options, caught=caught,
+                progress=progress,
             )  # fmt: skip
 
     descriptors = [m for m in metrics if m in METRICS and m != "fraction"]
@@ -538,7 +549,7 @@ def _check_axes(axes) -> tuple[int, ...] | None:
     if axes is None:
         return None
     if isinstance(axes, (int, np.integer)) or not isinstance(axes, (Sequence, range)):
-        raise TypeError(f"axes must be a sequence of integers such as (0, 1, 2); received {axes!r}")
+        raise ParameterTypeError(f"axes must be a sequence of integers such as (0, 1, 2); received {axes!r}")
     return tuple(int(a) for a in axes)
 
 
@@ -546,7 +557,9 @@ def _check_voxel_size(voxel_size) -> float | None:
     if voxel_size is None:
         return None
     if isinstance(voxel_size, (bool, np.bool_)) or not isinstance(voxel_size, (int, float, np.number)):
-        raise TypeError(f"voxel_size must be a length in metres such as 2e-6; received {voxel_size!r}")
+        raise ParameterTypeError(
+            f"voxel_size must be a length in metres such as 2e-6; received {voxel_size!r}"
+        )
     if not np.isfinite(voxel_size) or voxel_size <= 0:
         raise ValueError(f"voxel_size must be a positive length in metres; received {voxel_size!r}")
     return float(voxel_size)
@@ -578,7 +591,9 @@ def _solve_conductivity(
     return tuple(conductivity)
 
 
-def _solve_permeability(volume, *, phase, axes, boundary, voxel_size, device, options, caught) -> tuple:
+def _solve_permeability(
+    volume, *, phase, axes, boundary, voxel_size, device, options, caught, progress=False
+) -> tuple:
     """One permeability result per flow axis."""
     from .permeability import PermeabilityWarning, permeability
 
@@ -593,6 +608,7 @@ def _solve_permeability(volume, *, phase, axes, boundary, voxel_size, device, op
             boundary=boundary,
             voxel_size=voxel_size,
             device=device,
+            progress=progress,
             **dict(options),
         )
         computed.append(result)

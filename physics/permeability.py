@@ -50,9 +50,9 @@ the steps to a converged k without touching the steady solution:
   values of k spread over the last three quarters of the run, extrapolates the limit by Aitken's Δ²
   (:func:`physics._lbm_run.extrapolate`) and estimates its error from how much the two ratios of successive changes
   disagree. The run stops when that estimated relative error is below ``tol`` (1e-3) at two successive
-  checks, and returns the limit with the estimate as ``error_estimate``. The former rule (relative change
-  per check below ``tol``, ``convergence="change"``) stopped when the change per check was small, which
-  is 1e-5 × (relaxation time / check interval) of remaining error and 5–20 relaxation times of run.
+  checks, and returns the limit with the estimate as ``error_estimate``. The other rule (relative change
+  per check below ``tol``, ``convergence="change"``) stops when the change per check was small, which
+  leaves 1e-5 × (relaxation time / check interval) of error and takes 5–20 relaxation times of run.
 - **Relaxation time from the geometry** (``tau="auto"``). With Λ = 3/16 held, k does not depend on τ,
   but the speed of the approach does, through two slow processes: viscous diffusion across a pore,
   time ~ d²/ν, and the diffusion of pressure along the sample, which in a porous medium goes as Darcy
@@ -99,7 +99,7 @@ from scipy import ndimage
 from ._lbm_run import MAGIC_LAMBDA, PermeabilityDivergenceError
 from ._lbm_run import Run as _Run
 from ._lbm_run import build_lattice as _lattice
-from ._validation import as_indicator
+from ._validation import ParameterTypeError, as_indicator
 from .lattice import D3Q19
 
 __all__ = [
@@ -202,7 +202,7 @@ class PermeabilityResult:
 
 def _check_real(name: str, value: object, *, low: float, inclusive: bool = False, hint: str = "") -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number; received {value!r}")
+        raise ParameterTypeError(f"{name} must be a real number; received {value!r}")
     value = float(value)
     ok = value >= low if inclusive else value > low
     if not (math.isfinite(value) and ok):
@@ -213,7 +213,7 @@ def _check_real(name: str, value: object, *, low: float, inclusive: bool = False
 
 def _check_int(name: str, value: object, *, low: int) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer; received {value!r}")
+        raise ParameterTypeError(f"{name} must be an integer; received {value!r}")
     if int(value) < low:
         raise ValueError(f"{name} must be an integer >= {low}; received {int(value)}")
     return int(value)
@@ -221,7 +221,7 @@ def _check_int(name: str, value: object, *, low: int) -> int:
 
 def _check_axis(axis: object) -> int:
     if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"axis must be 0, 1 or 2; received {axis!r}")
+        raise ParameterTypeError(f"axis must be 0, 1 or 2; received {axis!r}")
     if int(axis) not in (0, 1, 2):
         raise ValueError(
             f"axis must be 0, 1 or 2 (flow along Z, Y or X of a (Z, Y, X) volume); received {axis}"
@@ -596,7 +596,7 @@ def permeability_per_axis(
         One result per axis, in the order of ``axes``.
     """
     if "axis" in kwargs:
-        raise TypeError("permeability_per_axis takes axes=(...), not axis=")
+        raise ParameterTypeError("permeability_per_axis takes axes=(...), not axis=")
     axes = tuple(axes)
     if not axes:
         raise ValueError("axes must name at least one axis; received ()")

@@ -32,6 +32,7 @@ _API = {
     "compare": "physics",
     "Evaluation": "physics",
     "Comparison": "physics",
+    "ParameterTypeError": "physics",
 }
 
 __all__ = ["__version__", *_API]

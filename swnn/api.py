@@ -10,8 +10,10 @@ Every function here is also reachable as ``swnn.<name>`` (imported on first use)
     ev = swnn.evaluate(vol, metrics=["fraction", "s2", "conductivity"])
     cmp = swnn.compare(ev, swnn.evaluate(ref.volume))
 
-The ``swnn`` command calls these same functions. Errors are raised as ``ValueError`` (a bad value, named
-by its parameter), ``FileNotFoundError`` or ``FileExistsError``, never as command-line advice.
+The ``swnn`` command calls these same functions. Errors name the parameter, the value and what is accepted:
+``ValueError`` for a bad value (a wrong type raises :class:`physics.ParameterTypeError`, both a
+``TypeError`` and a ``ValueError``), ``FileNotFoundError``, ``FileExistsError`` (pass ``force=True``),
+``NotADirectoryError`` or ``PermissionError`` for a destination.
 """
 
 from __future__ import annotations
@@ -55,28 +57,47 @@ def training_input(reference) -> tuple[object, int, str]:
     name : str
     """
     if isinstance(reference, np.ndarray):
-        if reference.ndim not in (2, 3):
-            raise ValueError(f"reference must be a 2D or 3D array of labels, got shape {reference.shape}")
-        labels = np.asarray(reference, dtype=np.uint8)
-        images = labels if labels.ndim == 3 else [labels]
-        return images, int(labels.max()) + 1, "array"
+        labels = _labels(reference, "reference")
+        return (labels if labels.ndim == 3 else [labels]), int(labels.max()) + 1, "array"
     if isinstance(reference, (str, os.PathLike, Reference)):
         ref = reference if isinstance(reference, Reference) else load_reference(reference)
         use_volume = ref.volume is not None and not ref.name.startswith("builtin:")
         return (ref.volume if use_volume else list(ref.images)), ref.n_phases, ref.name
-    references = [r if isinstance(r, Reference) else load_reference(r) for r in reference]
-    if not references:
+    items = list(reference)
+    if not items:
         raise ValueError("reference is an empty sequence; give at least one image")
-    if len(references) == 1:
-        return training_input(references[0])
-    for ref in references:
+    if len(items) == 1:
+        return training_input(items[0])
+    images, names = [], []
+    for i, item in enumerate(items):
+        if isinstance(item, np.ndarray):
+            images.append(_labels(item, f"reference[{i}]"))
+            names.append("array")
+            continue
+        ref = item if isinstance(item, Reference) else load_reference(item)
         if ref.volume is not None:
             raise ValueError(
                 f"{ref.name}: several references must all be 2D images of one material; "
                 "give a 3D volume on its own"
             )
-    n_phases = max(r.n_phases for r in references)
-    return [r.image for r in references], n_phases, "+".join(r.name for r in references)
+        images.append(ref.image)
+        names.append(ref.name)
+    for i, image in enumerate(images):
+        if image.ndim != 2:
+            raise ValueError(
+                f"reference[{i}]: several references must all be 2D images, got shape {image.shape}"
+            )
+    n_phases = max(int(image.max()) + 1 for image in images)
+    return images, n_phases, "+".join(names)
+
+
+def _labels(array: np.ndarray, name: str) -> np.ndarray:
+    """``array`` as labels 0..n−1 (the convention of :func:`swnn.io.to_labels`: 0/255 become 0/1)."""
+    from swnn.io import to_labels
+
+    if array.ndim not in (2, 3):
+        raise ValueError(f"{name} must be a 2D or 3D array of labels, got shape {array.shape}")
+    return to_labels(array, source=name)
 
 
 def train(
@@ -254,9 +275,10 @@ def generate_to(
     """
     from swnn.generation import generate as _generate
     from swnn.generation import provenance
-    from swnn.io import VolumeWriter, write_png
+    from swnn.io import VolumeWriter, check_destination, write_png
 
     path = Path(path)
+    check_destination(path, force=force)  # before any work
     shape = volume_shape(shape)
     model = _model(model)
     model_path = model.path if model.path is not None else "(in memory)"

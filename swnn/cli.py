@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -20,16 +21,39 @@ __all__ = ["main"]
 # Every other exception (TypeError, ImportError, ...) is a bug in swnn: exit status 70.
 _USER_ERRORS = (ValueError, OSError, FloatingPointError)
 
-# The library names parameters; the command line names its flags.
-_FLAG_WORDING = (
-    ("pass force=True", "pass --force"),
-    ("give threshold=T", "pass --threshold T"),
-    ("use device='cpu' or 'auto'", "use --device cpu or auto"),
-    ("use precision='fp32'", "use --precision fp32"),
-    ("lower learning_rate", "lower --lr"),
-    ("with write_baseline", "with --write-baseline"),
-    ("choose another output folder", "choose another -o"),
-)
+# The library names parameters; the command line names its flags (per command: a study file names the
+# library's keys, so `swnn study` keeps them).
+_FLAG_WORDING = {
+    "*": (("pass force=True", "pass --force"), ("use device='cpu' or 'auto'", "use --device cpu or auto")),
+    "train": (
+        ("give threshold=T", "pass --threshold T"),
+        ("lower learning_rate", "lower --lr"),
+        ("pass shape=(Z, Y, X) and dtype", "pass --raw-shape Z Y X and --raw-dtype"),
+    ),
+    "generate": (
+        ("use precision='fp32'", "use --precision fp32"),
+        ("give shape (1, Y, X)", "use --shape 1 Y X"),
+        (
+            "shape must be a positive int or three positive ints (Z, Y, X)",
+            "--size and --shape must be positive",
+        ),
+        ("block must be at least", "--block must be at least"),
+    ),
+    "evaluate": (
+        ("give threshold=T", "pass --threshold T (--reference-threshold T for the reference)"),
+        (
+            "pass shape=(Z, Y, X) and dtype",
+            "pass --raw-shape and --raw-dtype (--reference-raw-* for the reference)",
+        ),
+        ("raise max_steps", "raise --max-steps"),
+        ("r_max=", "--rmax "),
+        ("r_max must", "--rmax must"),
+        ("phase=", "--phase "),
+    ),
+    "study": (("choose another output folder", "choose another -o"),),
+    "regress": (("with write_baseline", "with --write-baseline"),),
+}
+_TRAIN_FLAGS = {"learning_rate": "lr"}  # training settings whose flag is not the setting's name
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -329,7 +353,7 @@ def _parser() -> argparse.ArgumentParser:
             "--debug",
             action="store_true",
             default=False if p is parser else argparse.SUPPRESS,
-            help="print the traceback of an internal error",
+            help="print the traceback of an error",
         )
     return parser
 
@@ -360,7 +384,7 @@ def _regress(args) -> int:
     try:
         report = check(args.directory, args.baseline)
     except NotComparable as exc:
-        print(f"swnn regress: not comparable: {exc}", file=sys.stderr)
+        print(f"swnn regress: not comparable: {_flag_wording(str(exc), 'regress')}", file=sys.stderr)
         return EXIT_NOT_COMPARABLE
     print(report.text())
     return EXIT_OK if report.passed else EXIT_CHECK_FAILED
@@ -388,12 +412,7 @@ def _evaluate(args) -> int:
         raise ValueError(f"--voxel-size must be a positive length in metres, got {args.voxel_size}")
     shape = tuple(args.raw_shape) if args.raw_shape else None
     options = {
-        "permeability_options": _given(
-            max_steps=args.max_steps,
-            tau=args.tau,
-            tol=args.permeability_tol,
-            progress=True if (sys.stderr.isatty() and not args.quiet) else None,
-        ),
+        "permeability_options": _given(max_steps=args.max_steps, tau=args.tau, tol=args.permeability_tol),
         "conductivity_options": _given(max_iterations=args.max_iterations, tol=args.conductivity_tol),
     }
     settings = dict(
@@ -405,6 +424,7 @@ def _evaluate(args) -> int:
         boundary=args.boundary,
         voxel_size=args.voxel_size,
         device=resolve_device(args.device),
+        progress=sys.stderr.isatty() and not args.quiet,
         **options,
     )
 
@@ -451,7 +471,7 @@ def _evaluate(args) -> int:
         for note in e.notes:
             print(f"note: {name}: {note}")
         for warning in e.warnings:
-            print(f"warning: {name}: {warning}", file=sys.stderr)
+            print(f"warning: {name}: {_flag_wording(warning, 'evaluate')}", file=sys.stderr)
     summary = f"fraction {result['fraction']:.4f}" if "fraction" in result else ""
     if "comparison" in result:
         c = result["comparison"]
@@ -617,9 +637,16 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _flag_wording(message: str) -> str:
-    for library, flag in _FLAG_WORDING:
+def _flag_wording(message: str, command: str) -> str:
+    """``message`` with the library's parameter names replaced by the flags of ``command``."""
+    for library, flag in (*_FLAG_WORDING["*"], *_FLAG_WORDING.get(command, ())):
         message = message.replace(library, flag)
+    if command == "train":  # "training setting iterations must be ..." -> "--iterations must be ..."
+        message = re.sub(
+            r"training setting (\w+)",
+            lambda m: "--" + _TRAIN_FLAGS.get(m.group(1), m.group(1)).replace("_", "-"),
+            message,
+        )
     return message
 
 
@@ -641,7 +668,7 @@ def main(argv: list[str] | None = None) -> int:
     except _USER_ERRORS as exc:
         if debug:
             traceback.print_exc()
-        print(f"swnn {args.command}: error: {_flag_wording(_one_line(exc))}", file=sys.stderr)
+        print(f"swnn {args.command}: error: {_flag_wording(_one_line(exc), args.command)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"swnn {args.command}: interrupted", file=sys.stderr)

@@ -31,7 +31,7 @@ SCHEMA = 2
 @dataclass(frozen=True)
 class NoiseSpec:
     """The input noise X of Y = G(X): its distribution, the tile its values repeat with, and the side of the
-    cells it is whitened in (0: plain noise, as in models saved before whitening existed)."""
+    cells it is whitened in (0: plain noise, as in schema-1 files without a whiten entry)."""
 
     distribution: str = "standard normal"
     tile: int = TILE
@@ -103,6 +103,13 @@ class ModelMetadata:
     @classmethod
     def from_dict(cls, data: dict) -> ModelMetadata:
         """Metadata of any schema (1: no ``schema`` key; its missing entries take their defaults)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"model metadata must be a JSON object, got {type(data).__name__}")
+        schema = data.get("schema", 1)
+        if not isinstance(schema, int) or schema > SCHEMA:
+            raise ValueError(
+                f"model metadata of schema {schema!r}, newer than this swnn reads ({SCHEMA}); update swnn"
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["noise"] = NoiseSpec(**{**(data.get("noise") or {})})
@@ -170,7 +177,7 @@ class TrainedModel:
 
     @property
     def noise_whiten(self) -> int:
-        """Side of the whitened noise cells (0: plain noise, as models saved before whitening existed)."""
+        """Side of the whitened noise cells (0: plain noise, as in schema-1 files without a whiten entry)."""
         return int(self.metadata.noise.whiten)
 
     def model_hash(self) -> str:
@@ -227,7 +234,11 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Train
             meta.n_phases, blocks=meta.blocks, channels=meta.channels, noise_channels=meta.noise_channels
         )
         network.load_state_dict(blob["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError):
+    except ValueError as error:
+        if "newer than this swnn" in str(error):
+            raise ValueError(f"{path}: {error}") from None
+        raise ValueError(f"{not_a_model} (its metadata or weights do not match an SWNN)") from None
+    except (KeyError, TypeError, AttributeError, RuntimeError):
         raise ValueError(f"{not_a_model} (its metadata or weights do not match an SWNN)") from None
     model = TrainedModel(network=network, metadata=meta, path=path)
     stored = meta.model_sha256

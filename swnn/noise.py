@@ -54,7 +54,7 @@ class NoiseField:
         Side of the noise tiles. Changing it changes the field.
     whiten : int
         Side of the cells, a divisor of ``tile``, whose channels are whitened (mean 0, identity covariance);
-        0 leaves the noise plain, as in models trained before whitening existed.
+        0 leaves the noise plain (the noise of models whose metadata has no whiten entry).
     transforms : sequence of NoiseTransform
         Applied in order to every region produced.
     cache_bytes : int

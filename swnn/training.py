@@ -436,7 +436,7 @@ class TrainingState:
         # the initial weights come from torch's global generator, seeded here inside a fork: the caller's
         # global random state is left as it was
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
+            torch.random.default_generator.manual_seed(config.seed)  # the CPU's, where weights are made
             return cls._create(images, config, phase, target_fraction, n_phases, dev, precision)
 
     @classmethod
@@ -559,7 +559,8 @@ class Checkpoints(TrainingCallback):
         self.start = start
 
     def on_iteration(self, state, done, loss):
-        if done % self.every == 0 and done < state.config.iterations:
+        # and after the last iteration, so that Ctrl-C during the calibration loses no iteration
+        if done % self.every == 0 or done == state.config.iterations:
             _save_checkpoint(self.path, self.key, state, self.losses, done)
 
     def on_interrupt(self, state, done):

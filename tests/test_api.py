@@ -77,6 +77,11 @@ def test_train_takes_arrays_and_names_bad_settings():
         swnn.train(image, profile="fast")
     with pytest.raises(ValueError, match="reference must be a 2D or 3D array"):
         swnn.train(np.zeros((2, 2, 2, 2), dtype=np.uint8))
+    # arrays follow the label convention (0/255 are phases 0/1), alone or several pooled
+    from swnn.api import training_input
+
+    images, n_phases, name = training_input([image * 255, image.T * 255])
+    assert n_phases == 2 and name == "array+array" and all(set(np.unique(i)) == {0, 1} for i in images)
 
 
 @pytest.mark.parametrize(

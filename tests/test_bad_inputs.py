@@ -73,6 +73,8 @@ def files(tmp_path_factory) -> Path:
     chunk = next(p for p in (root / "truncated.zarr").rglob("*") if p.is_file() and p.name[0].isdigit())
     chunk.write_bytes(chunk.read_bytes()[:5])
     np.save(root / "four_d.npy", np.zeros((2, 2, 2, 2), dtype=np.uint8))
+    np.save(root / "complex.npy", image.astype(np.complex64))
+    (volume * 255).tofile(root / "volume.raw")
     np.save(root / "one_by_one.npy", np.ones((1, 1), dtype=np.uint8))
     np.save(root / "single_phase.npy", np.ones((16, 16), dtype=np.uint8))
     nan = image.astype(np.float32)
@@ -149,6 +151,17 @@ CASES = [
     (["train", "{truncated.tif}", "-o", "{new.pt}"], 2, r"truncated.tif: not a readable TIFF"),
     (["train", "{truncated.zarr}", "-o", "{new.pt}"], 2, r"truncated.zarr: not a readable zarr"),
     (["train", "{four_d.npy}", "-o", "{new.pt}"], 2, r"expected a 2D image or 3D volume"),
+    (["train", "{complex.npy}", "-o", "{new.pt}"], 2, r"complex.npy.*dtype complex64"),
+    (
+        ["train", "{volume.raw}", "-o", "{new.pt}"],
+        2,
+        r"needs its shape and dtype.*--raw-shape Z Y X and --raw-dtype",
+    ),
+    (
+        ["train", "{volume.raw}", "-o", "{new.pt}", "--raw-shape", "24", "24", "24", "--raw-dtype", "foo"],
+        2,
+        r"'foo' is not a voxel type",
+    ),
     (["train", "{one_by_one.npy}", "-o", "{new.pt}"], 2, r"one_by_one.npy.*(one phase|1 phase|too small)"),
     (["train", "{single_phase.npy}", "-o", "{new.pt}"], 2, r"single_phase.npy.*phase"),
     (["train", "{nan.npy}", "-o", "{new.pt}"], 2, r"nan.npy.*(NaN|finite)"),
@@ -200,8 +213,8 @@ CASES = [
         2,
         r"unknown metrics",
     ),
-    (["evaluate", "{volume.npy}", "-o", "{new.json}", "--rmax", "30"], 2, r"r_max.*30"),
-    (["evaluate", "{volume.npy}", "-o", "{new.json}", "--phase", "7"], 2, r"phase=7 does not occur"),
+    (["evaluate", "{volume.npy}", "-o", "{new.json}", "--rmax", "30"], 2, r"--rmax 30 is too large"),
+    (["evaluate", "{volume.npy}", "-o", "{new.json}", "--phase", "7"], 2, r"--phase 7 does not occur"),
     (["evaluate", "{volume.npy}", "-o", "{new.json}", "--phase", "-1"], 2, r"phase"),
     ([*CONDUCTIVITY, "1", "2", "3"], 2, r"conductivities must have exactly 2 value\(s\).*received 3"),
     ([*CONDUCTIVITY, "1", "-2"], 2, r"conductivities must all be positive"),

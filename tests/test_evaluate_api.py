@@ -184,6 +184,10 @@ def test_compare_refuses_mixed_inputs_and_compares_the_common_curves():
     partial = compare(evaluate(volume), evaluate(volume, metrics=("fraction", "s2")))
     assert partial.s2_rmse == 0.0 and partial.lineal_path_rmse is None
     assert partial.to_dict()["lineal_path_rmse"] is None
+    fractions = compare(evaluate(volume, metrics=("fraction",)), evaluate(volume))
+    assert (
+        fractions.fraction_error == 0.0 and fractions.s2_rmse is None and fractions.lineal_path_rmse is None
+    )
     with pytest.raises(ValueError, match="phase=0 does not match the evaluations"):
         compare(evaluate(volume), evaluate(volume), phase=0)
 

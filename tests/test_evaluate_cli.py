@@ -75,9 +75,9 @@ def test_metrics_subset_and_builtin_reference(tmp_path, volume_file):
         (
             lambda: np.zeros((8, 8, 8), dtype=np.uint8) + np.eye(8, dtype=np.uint8)[None],
             ["--phase", "3"],
-            "phase=3 does not occur",
+            "--phase 3 does not occur",
         ),
-        (lambda: (np.arange(512).reshape(8, 8, 8) % 2).astype(np.uint8), ["--rmax", "20"], "r_max"),
+        (lambda: (np.arange(512).reshape(8, 8, 8) % 2).astype(np.uint8), ["--rmax", "20"], "--rmax 20"),
         (
             lambda: (np.arange(512).reshape(8, 8, 8) % 2).astype(np.uint8),
             ["--metrics", "fraction,nope"],

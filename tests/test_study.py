@@ -196,6 +196,11 @@ def test_a_separate_truth_volume(tmp_path, capsys):
     (tmp_path / "s.toml").write_text(text)
     loaded = prepare_study(load_study(tmp_path / "s.toml"))
     assert loaded[0].truth.shape == (64,) * 3 and loaded[0].training_input.shape == (32,) * 3
+    # models are keyed by what they train on, not by the truth: another source gives other models
+    np.save(tmp_path / "volume.npy", 1 - volume)
+    other = prepare_study(load_study(tmp_path / "s.toml"))[0]
+    assert other.sha256 == loaded[0].sha256 and other.training_sha256 != loaded[0].training_sha256
+    np.save(tmp_path / "volume.npy", volume)
     # the truth must be the same material with the same labels: here a third phase appears
     three = np.tile(volume, (2, 2, 2))
     three[0, 0, 0] = 2

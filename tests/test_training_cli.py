@@ -254,7 +254,7 @@ def test_save_load_weights_only_and_resume(tmp_path):
 
 
 def test_models_saved_with_schema_1_metadata_still_load(tmp_path):
-    # schema 1 (before typed metadata): no schema key, no per-precision thresholds, no whitening entry
+    # schema 1: no schema key, no per-precision thresholds, no whitening entry
     out = tmp_path / "m.pt"
     trained = train(_image(), config=TINY, output=out, progress=False, device="cpu").model
     blob = torch.load(out, weights_only=True)

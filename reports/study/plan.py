@@ -357,6 +357,7 @@ def build_plan(
         for condition in ref.settings.conditions:
             settings = {
                 "reference": ref.sha256,
+                "training_input": ref.training_sha256,
                 "trained_on": "volume" if isinstance(ref.training_input, np.ndarray) else "sections",
                 "phase": ref.settings.phase,
                 "n_phases": ref.n_phases,

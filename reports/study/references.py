@@ -27,6 +27,9 @@ class LoadedReference:
     n_phases : int
     sha256 : str
         Hash of ``truth`` (shape, dtype and bytes).
+    training_sha256 : str
+        Hash of ``training_input``, what models are trained on (the truth's, unless a separate ``truth`` is
+        given).
     target_fractions : dict
         Condition -> the model's target fraction (η, or the training image's fraction when stochastic).
     """
@@ -37,6 +40,7 @@ class LoadedReference:
     n_phases: int
     sha256: str
     target_fractions: dict
+    training_sha256: str = ""
 
     @property
     def has_volume(self) -> bool:
@@ -128,7 +132,11 @@ def prepare_study(study: Study) -> list[LoadedReference]:
             except ValueError as exc:
                 raise ValueError(f"{where}, condition {condition.label}: {exc}") from None
             targets[condition] = target.target_fraction
+        arrays = [training_input] if isinstance(training_input, np.ndarray) else training_input
+        trained_on = hashlib.sha256("".join(_hash_array(a) for a in arrays).encode()).hexdigest()
         loaded.append(
-            LoadedReference(ref, training_input, truth, reference.n_phases, _hash_array(truth), targets)
+            LoadedReference(
+                ref, training_input, truth, reference.n_phases, _hash_array(truth), targets, trained_on
+            )
         )
     return loaded

@@ -230,8 +230,9 @@ def run_study(
     runner.stages["check"] = time.perf_counter() - t0
     # only now is anything written; with force, the old cache is set aside, and restored if the run fails
     cache, old_cache = output / "cache", output / ".cache-replaced"
-    if force and cache.exists():
-        shutil.rmtree(old_cache, ignore_errors=True)
+    shutil.rmtree(old_cache, ignore_errors=True)  # left by a run that was killed outright
+    set_aside = force and cache.exists()
+    if set_aside:
         cache.rename(old_cache)
     output.mkdir(parents=True, exist_ok=True)
     try:
@@ -247,7 +248,7 @@ def run_study(
             stage()
             runner.stages[name] = time.perf_counter() - t0
     except BaseException:
-        if old_cache.exists():
+        if set_aside:
             shutil.rmtree(cache, ignore_errors=True)
             old_cache.rename(cache)
         raise

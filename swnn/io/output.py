@@ -124,8 +124,8 @@ def atomic_write(path, *, force: bool = False) -> Iterator[Path]:
     ------
     FileExistsError
         If ``path`` exists and ``force`` is False.
-    FileNotFoundError
-        If ``path``'s folder does not exist.
+    FileNotFoundError, NotADirectoryError, PermissionError
+        If ``path``'s folder does not exist, is a file, or cannot be written (:func:`check_destination`).
 
     Examples
     --------

@@ -46,7 +46,8 @@ def _check_readable(path: Path, accepted: tuple[str, ...], what: str) -> str:
         return suffix
     if suffix not in accepted:
         raise ValueError(
-            f"{path}: unsupported {what} format {suffix or '(no extension)'!r}; accepted: {', '.join(accepted)}"
+            f"{path}: unsupported {what} format {suffix or '(no extension)'!r}; accepted: {', '.join(accepted)}, "
+            "or a .zip holding one such file"
         )
     return suffix
 
@@ -168,7 +169,12 @@ def _read_raw(path: Path, shape, dtype, data: bytes | None = None) -> np.ndarray
     shape = tuple(int(n) for n in shape)
     if len(shape) not in (2, 3) or any(n <= 0 for n in shape):
         raise ValueError(f"shape must be 2 or 3 positive integers, got {shape}")
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(
+            f"{path}: {dtype!r} is not a voxel type; accepted: a numpy dtype such as 'uint8', '<u2', '<f4'"
+        ) from None
     expected = math.prod(shape) * dtype.itemsize
     found = path.stat().st_size if data is None else len(data)
     if found != expected:
@@ -189,6 +195,7 @@ def _read_zip(path: Path, shape, dtype) -> np.ndarray:
     """
     import io
     import zipfile
+    import zlib
 
     readable = tuple(s for s in _READ_SUFFIXES if s != ".zarr")
     try:
@@ -208,7 +215,7 @@ def _read_zip(path: Path, shape, dtype) -> np.ndarray:
                     f"({', '.join(readable)}); found: {found}"
                 )
             data = archive.read(members[0])
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
+    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError, zlib.error) as error:
         raise ValueError(f"{path}: not a readable zip archive ({error})") from None
     name = Path(members[0].filename)
     label = Path(f"{path}:{name}")
@@ -254,6 +261,14 @@ def _parsed(path: Path, suffix: str, read) -> np.ndarray:
     ) from None
 
 
+def _file_labels(array: np.ndarray, path: Path, **options) -> np.ndarray:
+    """:func:`to_labels` of a file's array; a file of the wrong type of data is bad input (``ValueError``)."""
+    try:
+        return to_labels(array, source=str(path), **options)
+    except TypeError as error:
+        raise ValueError(str(error)) from None
+
+
 def read_image(path, *, threshold: float | None = None) -> np.ndarray:
     """Read a 2D reference image as phase labels.
 
@@ -282,7 +297,7 @@ def read_image(path, *, threshold: float | None = None) -> np.ndarray:
     array = _read_array(path, suffix, None, None)
     if array.ndim != 2:
         raise ValueError(f"{path}: expected a 2D image of shape (H, W), found shape {array.shape}")
-    return to_labels(array, source=str(path), threshold=threshold)
+    return _file_labels(array, path, threshold=threshold)
 
 
 def read_volume(path, *, shape=None, dtype=None, threshold: float | None = None) -> np.ndarray:
@@ -320,7 +335,7 @@ def read_volume(path, *, shape=None, dtype=None, threshold: float | None = None)
     array = _read_array(path, suffix, shape, dtype)
     if array.ndim != 3:
         raise ValueError(f"{path}: expected a 3D volume of shape (Z, Y, X), found shape {array.shape}")
-    return to_labels(array, source=str(path), threshold=threshold, min_phases=1)
+    return _file_labels(array, path, threshold=threshold, min_phases=1)
 
 
 def read_microstructure(path, *, threshold: float | None = None, shape=None, dtype=None) -> np.ndarray:
@@ -338,4 +353,4 @@ def read_microstructure(path, *, threshold: float | None = None, shape=None, dty
     array = _read_array(path, suffix, shape, dtype)
     if array.ndim not in (2, 3):
         raise ValueError(f"{path}: expected a 2D image or 3D volume, found shape {array.shape}")
-    return to_labels(array, source=str(path), threshold=threshold)
+    return _file_labels(array, path, threshold=threshold)
