@@ -82,7 +82,8 @@ class TrainConfig:
     dim : int
         3 for 2D→3D, 2 for 2D→2D.
     seed : int
-        Seeds the weights, the noise and the directions.
+        Seeds the weights, the control strategy's resampling, the training noise, the projection directions and
+        the BatchNorm re-estimation, each from its own stream (:func:`random_streams`).
     target_sample : int
         When the target has more patterns than this (several images, a 3D reference, or an image pooled with its
         transpose), each iteration compares with a fresh random subset of this many (0: always all). Sorting the
@@ -436,12 +437,14 @@ class TrainingState:
         # the initial weights come from torch's global generator, seeded here inside a fork: the caller's
         # global random state is left as it was
         with torch.random.fork_rng(devices=[]):
-            torch.random.default_generator.manual_seed(config.seed)  # the CPU's, where weights are made
+            # the CPU's, where weights are made
+            torch.random.default_generator.manual_seed(random_streams(config.seed)["weights"])
             return cls._create(images, config, phase, target_fraction, n_phases, dev, precision)
 
     @classmethod
     def _create(cls, images, config, phase, target_fraction, n_phases, dev, precision) -> TrainingState:
-        control_gen = torch.Generator().manual_seed(config.seed + 1)
+        streams = random_streams(config.seed)
+        control_gen = torch.Generator().manual_seed(streams["control"])
         target = prepare_target(
             images,
             config,
@@ -464,8 +467,8 @@ class TrainingState:
         if dev.type == "cpu":
             network = network.to(memory_format=torch.channels_last_3d)
         optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
-        noise_gen = torch.Generator().manual_seed(config.seed + 2)
-        direction_gen = torch.Generator().manual_seed(config.seed + 3)
+        noise_gen = torch.Generator().manual_seed(streams["noise"])
+        direction_gen = torch.Generator().manual_seed(streams["directions"])
         return cls(config, target, network, optimizer, dev, precision, noise_gen, direction_gen)
 
     def step(self) -> float:
@@ -615,6 +618,20 @@ def calibrate(state: TrainingState, *, seed: int, progress: bool = False) -> tup
     return _calibrate_threshold(state.network, state.config, state.target, state.device, progress=progress)
 
 
+STREAMS = ("weights", "control", "noise", "directions", "batchnorm")
+"""The named random streams of a training run, in the order they are spawned from its seed."""
+
+
+def random_streams(seed: int) -> dict[str, int]:
+    """One seed per named stream of a training run: the children of ``numpy.random.SeedSequence(seed)``, so
+    that the streams of one seed never coincide with those of another (as ``seed + i`` offsets would)."""
+    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
+    return {
+        name: int(child.generate_state(1, np.uint64)[0] >> 1)
+        for name, child in zip(STREAMS, children, strict=True)
+    }
+
+
 def _learning_rate(config: TrainConfig, it: int) -> float:
     """Adam's step size at iteration ``it``: constant, or a cosine from 1 to 0.1 of ``learning_rate``."""
     if config.lr_schedule == "constant":
@@ -717,7 +734,9 @@ def train(
     if ckpt is not None:
         hooks.append(Checkpoints(ckpt, key, losses, config.checkpoint_every))
     seconds = optimise(state, losses, start=start, callbacks=[*hooks, *callbacks])
-    thresholds, fraction_at_zero = calibrate(state, seed=config.seed + 4, progress=progress)
+    thresholds, fraction_at_zero = calibrate(
+        state, seed=random_streams(config.seed)["batchnorm"], progress=progress
+    )
     network = network.to(memory_format=torch.contiguous_format)
     done = config.iterations - start
     metadata = ModelMetadata(

@@ -382,3 +382,12 @@ def test_training_leaves_the_global_random_state_alone():
     assert torch.equal(torch.rand(3), expected)  # the caller's stream continues as if nothing ran
     second = train(_image(), config=TINY.replace(iterations=1), progress=False, device="cpu").model
     assert first.model_hash() == second.model_hash()  # the seed in the settings alone fixes the model
+
+
+def test_named_random_streams_are_independent_across_seeds():
+    from swnn.training import STREAMS, random_streams
+
+    seeds = [random_streams(seed) for seed in range(50)]
+    values = [v for streams in seeds for v in streams.values()]
+    assert len(set(values)) == len(values) == 50 * len(STREAMS)  # no stream of any seed repeats another's
+    assert random_streams(3) == random_streams(3) and all(0 <= v < 2**63 for v in values)
