@@ -71,7 +71,12 @@ def training_input(reference) -> tuple[object, int, str]:
     images, names = [], []
     for i, item in enumerate(items):
         if isinstance(item, np.ndarray):
-            images.append(_labels(item, f"reference[{i}]"))
+            image = _labels(item, f"reference[{i}]")
+            if image.ndim != 2:
+                raise ValueError(
+                    f"reference[{i}]: several references must all be 2D images, got shape {image.shape}"
+                )
+            images.append(image)
             names.append("array")
             continue
         ref = item if isinstance(item, Reference) else load_reference(item)
@@ -82,11 +87,6 @@ def training_input(reference) -> tuple[object, int, str]:
             )
         images.append(ref.image)
         names.append(ref.name)
-    for i, image in enumerate(images):
-        if image.ndim != 2:
-            raise ValueError(
-                f"reference[{i}]: several references must all be 2D images, got shape {image.shape}"
-            )
     n_phases = max(int(image.max()) + 1 for image in images)
     return images, n_phases, "+".join(names)
 
@@ -189,7 +189,7 @@ MIN_BLOCK = 8
 smaller one only multiplies the work, as each block recomputes the network's halo around it."""
 
 
-def _settings(model, *, seed: int, block: int, precision: str, device: str):
+def _settings(*, seed: int, block: int, precision: str, device: str):
     from swnn._device import resolve_device, resolve_precision
     from swnn.generation import GenerationSettings
 
@@ -240,7 +240,7 @@ def generate(
     from swnn.generation import generate as _generate
 
     model = _model(model)
-    settings = _settings(model, seed=seed, block=block, precision=precision, device=device)
+    settings = _settings(seed=seed, block=block, precision=precision, device=device)
     return _generate(
         model, volume_shape(shape), settings=settings, sample=sample, device=device, progress=progress
     )
@@ -282,7 +282,7 @@ def generate_to(
     shape = volume_shape(shape)
     model = _model(model)
     model_path = model.path if model.path is not None else "(in memory)"
-    settings = _settings(model, seed=seed, block=block, precision=precision, device=device)
+    settings = _settings(seed=seed, block=block, precision=precision, device=device)
     metadata = provenance(
         model, settings=settings, sample=sample, model_path=model_path, voxel_size=voxel_size
     )

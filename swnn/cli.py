@@ -525,7 +525,7 @@ def _references(args) -> int:
 def _train(args) -> int:
     from swnn.api import load_reference, training_input
     from swnn.io import check_destination
-    from swnn.training import PROFILES
+    from swnn.training import PROFILES, train
 
     output = Path(args.output)
     check_destination(output, force=args.force)
@@ -553,7 +553,19 @@ def _train(args) -> int:
     ]
     images, n_phases, name = training_input(references)
     try:
-        result = _train_model(args, images, config, n_phases, name, output)
+        result = train(
+            images,
+            config=config,
+            output=output,
+            phase=args.phase,
+            target_fraction=args.fraction,
+            n_phases=n_phases,
+            reference_name=name,
+            device=args.device,
+            progress=not args.quiet,
+            resume=not args.restart,
+            force=args.force,
+        )
     except KeyboardInterrupt:
         checkpoint = Path(f"{output}.ckpt")
         if checkpoint.exists():
@@ -571,24 +583,6 @@ def _train(args) -> int:
         f"threshold {meta.threshold}"
     )
     return 0
-
-
-def _train_model(args, images, config, n_phases, name, output):
-    from swnn.training import train
-
-    return train(
-        images,
-        config=config,
-        output=output,
-        phase=args.phase,
-        target_fraction=args.fraction,
-        n_phases=n_phases,
-        reference_name=name,
-        device=args.device,
-        progress=not args.quiet,
-        resume=not args.restart,
-        force=args.force,
-    )
 
 
 def _output_paths(output: Path, samples: int) -> list[Path]:

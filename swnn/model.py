@@ -28,6 +28,10 @@ SCHEMA = 2
 """Version of :class:`ModelMetadata`. Files without a ``schema`` key are schema 1 and load with defaults."""
 
 
+class NewerSchemaError(ValueError):
+    """Model metadata of a schema newer than :data:`SCHEMA`."""
+
+
 @dataclass(frozen=True)
 class NoiseSpec:
     """The input noise X of Y = G(X): its distribution, the tile its values repeat with, and the side of the
@@ -107,12 +111,12 @@ class ModelMetadata:
             raise ValueError(f"model metadata must be a JSON object, got {type(data).__name__}")
         schema = data.get("schema", 1)
         if not isinstance(schema, int) or schema > SCHEMA:
-            raise ValueError(
+            raise NewerSchemaError(
                 f"model metadata of schema {schema!r}, newer than this swnn reads ({SCHEMA}); update swnn"
             )
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        values["noise"] = NoiseSpec(**{**(data.get("noise") or {})})
+        values["noise"] = NoiseSpec(**(data.get("noise") or {}))
         values["reference"] = ReferenceInfo(**(data.get("reference") or {}))
         values["schema"] = SCHEMA
         return cls(**values)
@@ -234,11 +238,9 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Train
             meta.n_phases, blocks=meta.blocks, channels=meta.channels, noise_channels=meta.noise_channels
         )
         network.load_state_dict(blob["state_dict"])
-    except ValueError as error:
-        if "newer than this swnn" in str(error):
-            raise ValueError(f"{path}: {error}") from None
-        raise ValueError(f"{not_a_model} (its metadata or weights do not match an SWNN)") from None
-    except (KeyError, TypeError, AttributeError, RuntimeError):
+    except NewerSchemaError as error:
+        raise ValueError(f"{path}: {error}") from None
+    except (ValueError, KeyError, TypeError, AttributeError, RuntimeError):
         raise ValueError(f"{not_a_model} (its metadata or weights do not match an SWNN)") from None
     model = TrainedModel(network=network, metadata=meta, path=path)
     stored = meta.model_sha256

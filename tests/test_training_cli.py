@@ -269,6 +269,12 @@ def test_models_saved_with_schema_1_metadata_still_load(tmp_path):
     assert old.metadata.schema == 2 and old.metadata.thresholds is None and old.metadata.noise.whiten == 0
     assert old.metadata.threshold == trained.metadata.threshold and old.threshold_for("fp32") == old.threshold
     assert old.metadata.reference == trained.metadata.reference
+    # a file written by a newer swnn is refused by name, not as a corrupted file
+    meta["schema"] = 99
+    blob["metadata_json"] = json.dumps(meta)
+    torch.save(blob, tmp_path / "new.pt")
+    with pytest.raises(ValueError, match=r"new.pt: model metadata of schema 99, newer than this swnn reads"):
+        load_model(tmp_path / "new.pt")
 
 
 def test_cli_train_generate_end_to_end(tmp_path, capsys):

@@ -90,6 +90,7 @@ def prepare_study(study: Study) -> list[LoadedReference]:
     """
     import torch
 
+    from swnn.api import training_input
     from swnn.references import load_reference
     from swnn.training import prepare_target
 
@@ -104,7 +105,6 @@ def prepare_study(study: Study) -> list[LoadedReference]:
             raise ValueError(
                 f"{where}: phase {ref.phase} is not one of its labels 0..{reference.n_phases - 1}"
             )
-        builtin = ref.source.startswith("builtin:")
         truth = reference.volume if reference.volume is not None else reference.image
         if ref.truth is not None:
             truth = _read_truth(ref.truth, reference.n_phases, where)
@@ -114,15 +114,12 @@ def prepare_study(study: Study) -> list[LoadedReference]:
             raise ValueError(
                 f"{where}: r_max = {study.r_max} must be smaller than its smallest side {min(truth.shape)}"
             )
-        # as `swnn train`: a 3D file trains each axis on its own sections, a built-in on its 2D section
-        training_input = (
-            reference.volume if (reference.volume is not None and not builtin) else list(reference.images)
-        )
+        inputs = training_input(reference)[0]  # what `swnn train` trains on
         targets = {}
         for condition in ref.conditions:
             try:
                 target = prepare_target(
-                    training_input,
+                    inputs,
                     config,
                     n_phases=reference.n_phases,
                     phase=ref.phase,
@@ -132,11 +129,9 @@ def prepare_study(study: Study) -> list[LoadedReference]:
             except ValueError as exc:
                 raise ValueError(f"{where}, condition {condition.label}: {exc}") from None
             targets[condition] = target.target_fraction
-        arrays = [training_input] if isinstance(training_input, np.ndarray) else training_input
+        arrays = [inputs] if isinstance(inputs, np.ndarray) else inputs
         trained_on = hashlib.sha256("".join(_hash_array(a) for a in arrays).encode()).hexdigest()
         loaded.append(
-            LoadedReference(
-                ref, training_input, truth, reference.n_phases, _hash_array(truth), targets, trained_on
-            )
+            LoadedReference(ref, inputs, truth, reference.n_phases, _hash_array(truth), targets, trained_on)
         )
     return loaded

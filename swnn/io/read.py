@@ -222,11 +222,19 @@ def _read_zip(path: Path, shape, dtype) -> np.ndarray:
     suffix = name.suffix.lower()
     if suffix == ".raw":
         return _read_raw(label, shape, dtype, data)
-    reader = {".png": _read_pillow, ".bmp": _read_pillow, ".npy": _read_npy}.get(suffix, _read_tiff)
+    reader = _READERS[suffix]
     return _parsed(label, suffix, lambda: reader(label, io.BytesIO(data)))
 
 
 _KINDS = {".png": "image", ".bmp": "image", ".tif": "TIFF", ".tiff": "TIFF", ".npy": "NPY", ".zarr": "zarr"}
+_READERS = {
+    ".png": _read_pillow,
+    ".bmp": _read_pillow,
+    ".tif": _read_tiff,
+    ".tiff": _read_tiff,
+    ".npy": _read_npy,
+    ".zarr": _read_zarr,
+}
 
 
 def _read_array(path: Path, suffix: str, shape, dtype) -> np.ndarray:
@@ -235,9 +243,7 @@ def _read_array(path: Path, suffix: str, shape, dtype) -> np.ndarray:
         return _read_zip(path, shape, dtype)
     if suffix == ".raw":
         return _read_raw(path, shape, dtype)
-    reader = {".npy": _read_npy, ".zarr": _read_zarr, ".tif": _read_tiff, ".tiff": _read_tiff}.get(
-        suffix, _read_pillow
-    )
+    reader = _READERS[suffix]
     return _parsed(path, suffix, lambda: reader(path))
 
 
