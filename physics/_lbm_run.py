@@ -3,6 +3,7 @@ nodes (numba on the CPU, torch on a GPU), the time loop, and the extrapolated li
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 from collections.abc import Sequence
@@ -12,7 +13,14 @@ import torch
 
 from .lattice import D3Q19
 
-__all__ = ["MAGIC_LAMBDA", "PermeabilityDivergenceError", "Run", "build_lattice", "extrapolate"]
+__all__ = [
+    "MAGIC_LAMBDA",
+    "PermeabilityDivergenceError",
+    "Run",
+    "build_lattice",
+    "extrapolate",
+    "triton_usable",
+]
 
 MAGIC_LAMBDA = 3.0 / 16.0
 """Λ = (τ⁺ − ½)(τ⁻ − ½) for which bounce-back walls sit half-way and k does not depend on ν."""
@@ -93,6 +101,10 @@ class _NumbaLattice:
     def step_pair(self) -> None:
         self._kernels.trt_pair_numba(self.f, self.table, *self.omega, self.force)
 
+    def step_pairs(self, count: int) -> None:
+        for _ in range(count):
+            self.step_pair()
+
     def observe(self) -> tuple[float, float, float]:
         """Momentum along the axis summed over nodes, largest and summed squared speed (see the kernel)."""
         momentum, speed2_max, speed2_sum = self._kernels.observe_numba(self.f, self.force, self.axis)
@@ -107,8 +119,15 @@ class _NumbaLattice:
         pass
 
 
+def triton_usable(device: torch.device) -> bool:
+    """Whether the Triton kernels (:mod:`physics._lbm_triton`) run the torch backend's steps on ``device``:
+    a CUDA device and an installed Triton (it comes with the CUDA builds of torch)."""
+    return device.type == "cuda" and importlib.util.find_spec("triton") is not None
+
+
 class _TorchLattice:
-    """Populations and table as torch tensors on ``device``, advanced by gathers and scatters (GPU path)."""
+    """Populations and table as torch tensors on ``device``, advanced by the Triton kernels on a CUDA device
+    (replayed as CUDA graphs of many steps), else by torch gathers and scatters."""
 
     def __init__(
         self,
@@ -130,11 +149,49 @@ class _TorchLattice:
         self.omega = (float(omega_plus), float(omega_minus))
         self.force = torch.from_numpy(force.astype(np.float32)).to(device)
         self.axis = axis
+        self.triton = triton_usable(self.f.device)
+        self._force_tuple = tuple(float(v) for v in force)
+        # pairs per replay -> captured CUDA graph, or None where it could not be captured
+        self._graphs: dict[int, object] = {}
 
     def step_pair(self) -> None:
-        self._kernels.trt_pair_torch(
-            self.f, self.table, self.c, self.w, self.opposite, *self.omega, self.force
-        )
+        if self.triton:
+            from ._lbm_triton import trt_pair_triton
+
+            trt_pair_triton(self.f, self.table, *self.omega, self._force_tuple)
+        else:
+            self._kernels.trt_pair_torch(
+                self.f, self.table, self.c, self.w, self.opposite, *self.omega, self.force
+            )
+
+    def step_pairs(self, count: int) -> None:
+        """``count`` pairs of steps; with the Triton kernels, as one replay of a CUDA graph captured at the
+        first call of that count (two launches per pair cost more than the steps of a small sample)."""
+        if not self.triton or count < 8:
+            for _ in range(count):
+                self.step_pair()
+            return
+        graph = self._graphs.get(count, False)
+        if graph is False:
+            graph = self._capture(count)
+            self._graphs[count] = graph
+        if graph is None:
+            for _ in range(count):
+                self.step_pair()
+        else:
+            graph.replay()
+
+    def _capture(self, count: int):
+        """A CUDA graph of ``count`` pairs of steps on ``f`` in place, or None where capture fails. Capture
+        records without running, so ``f`` is untouched; the kernels are compiled by an earlier step_pair."""
+        try:
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.device(self.f.device), torch.cuda.graph(graph):
+                for _ in range(count):
+                    self.step_pair()
+            return graph
+        except RuntimeError:
+            return None
 
     def observe(self) -> tuple[float, float, float]:
         rho, momentum = self._kernels.moments_torch(self.f, self.c, self.force)
@@ -200,8 +257,7 @@ class Run:
         try:
             while self.steps < max_steps:
                 pairs = min(check_every, max_steps - self.steps) // 2
-                for _ in range(pairs):
-                    lattice.step_pair()
+                lattice.step_pairs(pairs)
                 self.steps += 2 * pairs
                 relative_error = self._check()
                 passed = self.change < self.tol if self.convergence == "change" else relative_error < self.tol
