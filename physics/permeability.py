@@ -64,6 +64,10 @@ the steps to a converged k without touching the steady solution:
   with the default force 1e-6 it stays far below the speed 0.1 at which the run warns of inertia and
   compressibility (no case measured warned). k then differs from the τ = 1 solution by the small
   τ-dependence the staircase walls leave (measured 2e-4 at most, between τ = 0.75 and 1 on a 64³ crop).
+  Where the flow passes throats one or two voxels wide, that dependence is larger: on three barely
+  percolating 64³ Berea reconstructions k rose by 0.6 %, 1.3 % and 6.6 % from τ = 0.6 to τ = 1 (runs
+  converged at each τ), so k there carries a discretisation uncertainty of that size whatever the τ; pass
+  ``tau=1.0`` to compare with τ = 1 results (benchmarks/results/permeability-convergence-h200.md).
 
 Measured on the 128³ built-ins in their mirror box (benchmarks/results/permeability-fast-cpu-xeon-2core.md):
 steps to a converged k fell from 3,602 / 4,302 / 10,302 (labyrinth, cellular, sandstone; τ = 1, change
@@ -82,7 +86,8 @@ Only pore nodes on connected clusters are stored, 148 bytes each (one float32 po
 in-place "AA" streaming, plus an 18-entry neighbour table with bounce-back encoded in it; see
 :mod:`physics._lbm_kernels`): 7 GB for a 512³ volume at porosity 0.35, 20–30 GB if it were all pore. MLUPS
 counts fluid-node updates. On the CPU the step is one fused numba kernel (``parallel=True``, float32,
-vectorised collision); the torch backend runs the same scheme with gathers and scatters on a GPU.
+vectorised collision); the torch backend runs the same scheme on a GPU with Triton kernels (one launch per
+step, replayed as CUDA graphs), or with torch gathers and scatters where Triton is missing.
 """
 
 from __future__ import annotations
@@ -429,7 +434,8 @@ def permeability(
     return_velocity : bool, optional
         Also return the steady velocity field (for figures).
     backend : {"auto", "numba", "torch"}, optional
-        ``"numba"``: the fused CPU kernel. ``"torch"``: gathers with torch on ``device`` (the GPU path).
+        ``"numba"``: the fused CPU kernel. ``"torch"``: on a CUDA ``device``, Triton kernels (the GPU
+        path; torch gathers and scatters where Triton is not installed); on the CPU, torch gathers and scatters.
         ``"auto"``: numba on the CPU, torch on a GPU.
     device : str or torch.device, optional
         Where to compute: None (the input's device; numpy arrays on the CPU), ``"auto"`` (CUDA when

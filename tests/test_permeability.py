@@ -467,7 +467,7 @@ def test_gpu_kernels_and_graphs_agree_with_torch_operations():
     (same float32 formulas, different order of operations: 1e-5 relative, as above) after 150 steps."""
     from physics._lbm_run import build_lattice
 
-    pore = blobs(32, 0.4, seed=3)
+    pore = blobs(32, 0.4, seed=3) == 1  # build_lattice takes the flowing nodes as a boolean mask
     fast = build_lattice(pore, axis=1, tau=0.7, force=1e-5, backend="torch", device=torch.device("cuda"))
     plain = build_lattice(pore, axis=1, tau=0.7, force=1e-5, backend="torch", device=torch.device("cuda"))
     assert fast.triton, "Triton should be usable on a CUDA machine with a CUDA build of torch"
