@@ -19,6 +19,7 @@ from swnn._version import __version__
 
 _API = {
     "Reference": "swnn.api",
+    "calibrate_control": "swnn.api",
     "generate": "swnn.api",
     "generate_to": "swnn.api",
     "load_model": "swnn.api",

@@ -19,7 +19,8 @@ The ``swnn`` command calls these same functions. Errors name the parameter, the 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +114,7 @@ def train(
     device: str = "auto",
     progress: bool = False,
     callbacks=(),
+    control_map: bool = True,
     **settings,
 ):
     """Train an SWNN on a reference (Algorithm 1 of the paper) and return the trained model.
@@ -134,6 +136,10 @@ def train(
         while training; an interrupted run resumes from it when ``resume``.
     callbacks : sequence of swnn.training.TrainingCallback
         Hooks called at each iteration (for example to record or plot the loss as it falls).
+    control_map : bool
+        After training, measure the continuous-control map (:func:`calibrate_control`) and store it with the
+        model, so that :func:`generate` reaches any fraction in its range without measuring it then. A model
+        whose fraction does not move with the noise mean is saved without one (with a warning).
     **settings
         Any field of :class:`swnn.training.TrainConfig` (``iterations``, ``directions``, ``section``...).
 
@@ -166,7 +172,13 @@ def train(
         force=force,
         callbacks=callbacks,
     )
-    return result.model
+    model = result.model
+    if control_map:
+        try:
+            calibrate_control(model, device=device, progress=progress)
+        except ValueError as error:
+            warnings.warn(f"no continuous-control map: {error}", stacklevel=2)
+    return model
 
 
 def load_model(path: str | os.PathLike, *, device: str = "cpu"):
@@ -203,6 +215,38 @@ def _settings(*, seed: int, block: int, precision: str, device: str):
     return GenerationSettings(block=block, seed=seed, precision=precision)
 
 
+def _fraction(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"fraction must be a number in (0, 1), got {value!r}")
+    if not 0.0 < float(value) < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {value!r}")
+    return float(value)
+
+
+def _mask(mask, shape, mask_values):
+    """A :class:`swnn.masks.Mask` over ``shape`` from a specification, a file, an array or a Mask."""
+    from swnn.io import read_field
+    from swnn.masks import Mask, mask_from_array, parse_mask
+
+    if isinstance(mask, Mask):
+        made = mask
+    elif isinstance(mask, str) and ":" in mask and not Path(mask).exists():
+        made = parse_mask(mask, shape)
+    elif isinstance(mask, (str, os.PathLike)):
+        made = mask_from_array(read_field(mask), values=mask_values, description=str(mask))
+    elif isinstance(mask, np.ndarray):
+        made = mask_from_array(mask, values=mask_values)
+    else:
+        raise ValueError(
+            f"mask must be a specification, a file, an array or a Mask; got {type(mask).__name__}"
+        )
+    if tuple(made.shape) != tuple(shape):
+        raise ValueError(
+            f"mask {made.description} has shape {tuple(made.shape)}; the volume's is {tuple(shape)}"
+        )
+    return made
+
+
 def _model(model):
     return load_model(model) if isinstance(model, (str, os.PathLike)) else model
 
@@ -217,6 +261,11 @@ def generate(
     precision: str = "auto",
     device: str = "auto",
     progress: bool = False,
+    fraction: float | None = None,
+    fraction_profile: str | None = None,
+    mask=None,
+    mask_mode: str = "multiply",
+    mask_values: Mapping[int, float] | None = None,
 ) -> np.ndarray:
     """Generate one volume in memory (Sec. 3.4: any block gives the same volume).
 
@@ -231,6 +280,19 @@ def generate(
         Side of the blocks generated at once (memory, not result).
     precision : {"auto", "fp32", "bf16"}
         Each precision has its own calibrated threshold; ``auto`` picks bf16 where it runs natively.
+    fraction : float, optional
+        Fraction of the model's phase, reached by shifting the noise mean (continuous control, Fig. 12) with
+        the model's calibrated map; a model without one is calibrated first (:func:`calibrate_control`).
+    fraction_profile : str, optional
+        ``"AXIS:A..B"``: a fraction varying linearly from A to B along array axis AXIS (graded material).
+    mask : str, path, ndarray or swnn.masks.Mask, optional
+        A spatial location mask (Sec. 3.3): a specification such as ``"gradient:0:0.2..1"`` (syntax in
+        :mod:`swnn.masks`), or a volume of ``shape`` (a file or an array), floats or labels.
+    mask_mode : {"multiply", "offset"}
+        ``multiply``: Y = G(X·M), mask values in [0, 1]; ``offset``: mask values are fractions, reached
+        voxel by voxel through the calibrated map.
+    mask_values : mapping of int to float, optional
+        For a label mask: the value of each label.
 
     Returns
     -------
@@ -240,10 +302,90 @@ def generate(
     from swnn.generation import generate as _generate
 
     model = _model(model)
+    shape = volume_shape(shape)
     settings = _settings(seed=seed, block=block, precision=precision, device=device)
-    return _generate(
-        model, volume_shape(shape), settings=settings, sample=sample, device=device, progress=progress
+    control = dict(
+        fraction=fraction,
+        fraction_profile=fraction_profile,
+        mask=mask,
+        mask_mode=mask_mode,
+        mask_values=mask_values,
     )
+    transforms, _ = noise_control(model, shape, device=device, progress=progress, **control)
+    return _generate(
+        model,
+        shape,
+        settings=settings,
+        sample=sample,
+        device=device,
+        progress=progress,
+        transforms=transforms,
+    )
+
+
+def calibrate_control(model, *, save: bool = True, device: str = "auto", progress: bool = False):
+    """Measure the model's continuous-control map (noise-mean shift -> fraction, Fig. 12) and store it in
+    the model's metadata, and in its file when it has one and ``save``. Returns the
+    :class:`swnn.continuous.ControlMap`; its ``reachable`` attribute is the range of fractions."""
+    from swnn.continuous import calibrate_control as _calibrate
+
+    model = _model(model)
+    control_map = _calibrate(model, device=device, progress=progress)
+    model.metadata = model.metadata.replace(control_map=control_map.to_dict())
+    if save and model.path is not None:
+        model.save(model.path, force=True)
+    return control_map
+
+
+def noise_control(
+    model,
+    shape,
+    *,
+    fraction=None,
+    fraction_profile=None,
+    mask=None,
+    mask_mode="multiply",
+    mask_values=None,
+    device="auto",
+    progress=False,
+):
+    """The noise transforms for a requested fraction, fraction profile or mask, and their provenance."""
+    from swnn.continuous import shift_transform
+    from swnn.masks import MASK_MODES, MaskTransform, parse_mask
+
+    given = [
+        name
+        for name, v in (("fraction", fraction), ("fraction_profile", fraction_profile), ("mask", mask))
+        if v is not None
+    ]
+    if len(given) > 1:
+        raise ValueError(f"give one of fraction, fraction_profile and mask, not {' and '.join(given)}")
+    if mask_mode not in MASK_MODES:
+        raise ValueError(f"mask_mode must be one of {', '.join(MASK_MODES)}; received {mask_mode!r}")
+    if not given:
+        return [], {}
+    if fraction is not None:
+        fraction = _fraction(fraction)
+    if fraction_profile is not None:
+        axis, _, ends = str(fraction_profile).partition(":")
+        mask, mask_mode = parse_mask(f"gradient:{axis}:{ends}", shape), "offset"
+        record = {"fraction_profile": str(fraction_profile)}
+    elif fraction is not None:
+        record = {"fraction": float(fraction)}
+    else:
+        mask = _mask(mask, shape, mask_values)
+        record = {"mask": mask.description, "mask_mode": mask_mode}
+    needs_map = fraction is not None or mask_mode == "offset"
+    control_map = model.control_map if needs_map else None
+    if needs_map and control_map is None:
+        control_map = calibrate_control(model, device=device, progress=progress)
+    if fraction is not None:
+        shift = float(control_map.shift_for(fraction))
+        return [shift_transform(shift)], {**record, "noise_shift": shift}
+    if mask_mode == "offset":
+        control_map.shift_for([mask.low, mask.high])  # a clear error when the mask asks for the unreachable
+    shift = control_map.shift_for if mask_mode == "offset" else None
+    return [MaskTransform(mask, halo=model.network.halo, mode=mask_mode, shift=shift)], record
 
 
 def generate_to(
@@ -259,6 +401,11 @@ def generate_to(
     force: bool = False,
     device: str = "auto",
     progress: bool = False,
+    fraction: float | None = None,
+    fraction_profile: str | None = None,
+    mask=None,
+    mask_mode: str = "multiply",
+    mask_values: Mapping[int, float] | None = None,
 ) -> Path:
     """Generate one volume straight to a file, block by block, with its provenance.
 
@@ -266,8 +413,9 @@ def generate_to(
     ``(1, Y, X)`` section). Memory stays bounded by the block, so 1024³ volumes fit. The file is written
     under a temporary name and renamed on success: an error or an interrupt leaves nothing. Its provenance
     (seed, sample, model hash, version, threshold, voxel size...) goes to ``<path>.json`` and, where the
-    format allows, into the file. Parameters are those of :func:`generate`, plus ``voxel_size`` (metres,
-    recorded) and ``force`` (overwrite).
+    format allows, into the file; a requested fraction, fraction profile or mask is recorded with it.
+    Parameters are those of :func:`generate`, plus ``voxel_size`` (metres, recorded) and ``force``
+    (overwrite).
 
     Returns
     -------
@@ -283,21 +431,42 @@ def generate_to(
     model = _model(model)
     model_path = model.path if model.path is not None else "(in memory)"
     settings = _settings(seed=seed, block=block, precision=precision, device=device)
+    transforms, control = noise_control(
+        model,
+        shape,
+        fraction=fraction,
+        fraction_profile=fraction_profile,
+        mask=mask,
+        mask_mode=mask_mode,
+        mask_values=mask_values,
+        device=device,
+        progress=progress,
+    )
     metadata = provenance(
         model, settings=settings, sample=sample, model_path=model_path, voxel_size=voxel_size
     )
+    metadata.update(control)
     if path.suffix.lower() == ".png":
         if shape[0] != 1:
             raise ValueError(
                 f"{path}: a PNG holds one 2D image; give shape (1, Y, X), or write volumes as .npy, .tif "
                 "or .zarr"
             )
-        image = _generate(model, shape, settings=settings, sample=sample, device=device)[0]
+        image = _generate(
+            model, shape, settings=settings, sample=sample, device=device, transforms=transforms
+        )[0]
         n_phases = model.network.n_phases
         return write_png(path, image, n_phases=n_phases, force=force, metadata=metadata)
     chunks = (min(block, 128),) * 3
     with VolumeWriter(path, shape, metadata=metadata, force=force, chunks=chunks) as writer:
         _generate(
-            model, shape, settings=settings, sample=sample, device=device, writer=writer, progress=progress
+            model,
+            shape,
+            settings=settings,
+            sample=sample,
+            device=device,
+            writer=writer,
+            progress=progress,
+            transforms=transforms,
         )
     return path

@@ -38,6 +38,15 @@ _FLAG_WORDING = {
             "--size and --shape must be positive",
         ),
         ("block must be at least", "--block must be at least"),
+        (
+            "give one of fraction, fraction_profile and mask",
+            "give one of --fraction, --fraction-profile and --mask",
+        ),
+        ("mask_mode='multiply'", "--mask-mode multiply"),
+        ("mask_mode='offset'", "--mask-mode offset"),
+        ("give mask_values", "give --mask-values"),
+        ("mask_values has", "--mask-values has"),
+        ("fraction must", "--fraction must"),
     ),
     "evaluate": (
         ("give threshold=T", "pass --threshold T (--reference-threshold T for the reference)"),
@@ -168,6 +177,12 @@ def _parser() -> argparse.ArgumentParser:
         help="write the checkpoint MODEL.ckpt every N iterations (default 100) and on Ctrl-C; a rerun of the "
         "same command resumes from it",
     )
+    p.add_argument(
+        "--no-control-map",
+        action="store_true",
+        help="skip measuring the continuous-control map after training (generate --fraction then measures "
+        "it at its first use)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_reading(p)
     _add_device(p)
@@ -196,6 +211,41 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--voxel-size", type=float, default=None, help="voxel size in metres, recorded as provenance"
+    )
+    control = p.add_mutually_exclusive_group()
+    control.add_argument(
+        "--fraction",
+        type=float,
+        default=None,
+        help="fraction of the model's phase, reached by shifting the noise mean with the model's calibrated "
+        "map (measured and stored in MODEL at first use if the model has none)",
+    )
+    control.add_argument(
+        "--fraction-profile",
+        default=None,
+        metavar="AXIS:A..B",
+        help="a fraction varying linearly from A to B along array axis AXIS (graded material), e.g. 0:0.25..0.55",
+    )
+    control.add_argument(
+        "--mask",
+        default=None,
+        metavar="FILE|SPEC",
+        help="spatial location mask on the noise: a volume of the output's shape (floats in [0, 1], or labels "
+        "with --mask-values), or gradient:AXIS:A..B, band:AXIS:LO..HI[:IN:OUT], sphere:CZ,CY,CX:R[:IN:OUT], "
+        "layers:AXIS:N[:A:B], constant:V (positions as fractions of the sides)",
+    )
+    p.add_argument(
+        "--mask-mode",
+        default="multiply",
+        choices=("multiply", "offset"),
+        help="multiply: Y = G(X·M) with M in [0, 1] (the paper's); offset: the mask holds fractions, reached "
+        "voxel by voxel through the calibrated map",
+    )
+    p.add_argument(
+        "--mask-values",
+        default=None,
+        metavar="LABEL=VALUE,...",
+        help="for a label mask: the value of each label, e.g. 0=0.2,1=1",
     )
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -576,11 +626,20 @@ def _train(args) -> int:
             )
             return 130
         raise
+    control = ""
+    if not args.no_control_map:
+        from swnn.api import calibrate_control
+
+        try:
+            low, high = calibrate_control(result.model, device=args.device, progress=not args.quiet).reachable
+            control = f", continuous control reaches fractions {low:.3f}..{high:.3f}"
+        except ValueError as error:
+            control = f", no continuous control ({error})"
     meta = result.model.metadata
     print(
         f"saved {output}: {config.iterations} iterations in {result.seconds:.0f} s "
         f"({result.seconds_per_iteration:.2f} s/it), target fraction {meta.target_fraction:.4f}, "
-        f"threshold {meta.threshold}"
+        f"threshold {meta.threshold}{control}"
     )
     return 0
 
@@ -605,6 +664,17 @@ def _generate(args) -> int:
     for path in paths:
         check_destination(path, force=args.force)
     model = load_model(args.model)
+    mask_values = _mask_values(args.mask_values)
+    if args.fraction is not None and not 0.0 < args.fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {args.fraction}")
+    offset_mask = args.mask is not None and args.mask_mode == "offset"
+    needs_map = args.fraction is not None or args.fraction_profile is not None or offset_mask
+    if needs_map and model.control_map is None:
+        from swnn.api import calibrate_control
+
+        print(f"measuring the continuous-control map of {args.model} (once: it is stored in the model file)")
+        low, high = calibrate_control(model, device=args.device, progress=not args.quiet).reachable
+        print(f"continuous control reaches fractions {low:.3f}..{high:.3f}")
     for sample, path in enumerate(paths):
         generate_to(
             path,
@@ -618,9 +688,32 @@ def _generate(args) -> int:
             force=args.force,
             device=args.device,
             progress=not args.quiet,
+            fraction=args.fraction,
+            fraction_profile=args.fraction_profile,
+            mask=args.mask,
+            mask_mode=args.mask_mode,
+            mask_values=mask_values,
         )
         print(f"wrote {path}")
     return 0
+
+
+def _mask_values(text: str | None) -> dict[int, float] | None:
+    """``"0=0.2,1=1"`` -> {0: 0.2, 1: 1.0}."""
+    if text is None:
+        return None
+    values = {}
+    for item in text.split(","):
+        label, sep, value = item.partition("=")
+        try:
+            values[int(label)] = float(value)
+        except ValueError:
+            raise ValueError(
+                f"--mask-values must be LABEL=VALUE pairs separated by commas, got {text!r}"
+            ) from None
+        if not sep:
+            raise ValueError(f"--mask-values must be LABEL=VALUE pairs separated by commas, got {text!r}")
+    return values
 
 
 def _one_line(exc: BaseException) -> str:

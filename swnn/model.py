@@ -24,8 +24,9 @@ __all__ = ["FORMAT", "SCHEMA", "ModelMetadata", "NoiseSpec", "ReferenceInfo", "T
 FORMAT = "swnn-model/1"
 """The container: one ``torch.save`` file of tensors, a format string and the metadata as JSON."""
 
-SCHEMA = 2
-"""Version of :class:`ModelMetadata`. Files without a ``schema`` key are schema 1 and load with defaults."""
+SCHEMA = 3
+"""Version of :class:`ModelMetadata` (3: ``control_map``). Files without a ``schema`` key are schema 1; older
+schemas load with defaults for what they lack."""
 
 
 class NewerSchemaError(ValueError):
@@ -73,6 +74,9 @@ class ModelMetadata:
         η of the control strategy, or the reference's own fraction when stochastic.
     controlled : bool
     reference : ReferenceInfo
+    control_map : dict or None
+        The calibrated map from noise-mean shift to fraction (:class:`swnn.continuous.ControlMap` as a dict),
+        or None when it has not been measured.
     training : dict
         ``config`` (the :class:`~swnn.training.TrainConfig` as a dict), ``precision``, ``device``,
         ``iterations``, ``final_loss``, ``seconds``, ``seconds_per_iteration``.
@@ -95,6 +99,7 @@ class ModelMetadata:
     target_fraction: float | None = None
     controlled: bool = False
     reference: ReferenceInfo = ReferenceInfo()
+    control_map: dict | None = None
     training: dict = field(default_factory=dict)
     version: str = __version__
     model_sha256: str | None = None
@@ -174,6 +179,14 @@ class TrainedModel:
                 f"this model has no threshold calibrated for precision={precision!r}; use precision='fp32'"
             )
         return self.threshold
+
+    @property
+    def control_map(self):
+        """The calibrated continuous-control map (:class:`swnn.continuous.ControlMap`), or None."""
+        from swnn.continuous import ControlMap
+
+        data = self.metadata.control_map
+        return None if data is None else ControlMap.from_dict(data)
 
     @property
     def noise_tile(self) -> int:

@@ -207,6 +207,47 @@ CASES = [
         2,
         r"missing_folder does not exist",
     ),
+    (
+        ["generate", "{model.pt}", "-o", "{new.npy}", "--size", "8", "--mask", "wobble:0:1"],
+        2,
+        r"unknown kind",
+    ),
+    (
+        ["generate", "{model.pt}", "-o", "{new.npy}", "--size", "8", "--mask", "gradient:3:0..1"],
+        2,
+        r"axis must be 0, 1 or 2.*expected gradient:AXIS:A..B",
+    ),
+    (
+        ["generate", "{model.pt}", "-o", "{new.npy}", "--size", "8", "--mask", "gradient:0:0..2"],
+        2,
+        r"takes values 0..2; --mask-mode multiply needs values in \[0, 1\]",
+    ),
+    (
+        ["generate", "{model.pt}", "-o", "{new.npy}", "--size", "8", "--mask", "{volume.npy}"],
+        2,
+        r"volume.npy has shape .*; the volume's is \(8, 8, 8\)",
+    ),
+    (
+        [
+            "generate",
+            "{model.pt}",
+            "-o",
+            "{new.npy}",
+            "--size",
+            "8",
+            "--mask",
+            "constant:1",
+            "--mask-values",
+            "0:1",
+        ],
+        2,
+        r"--mask-values must be LABEL=VALUE pairs",
+    ),
+    (
+        ["generate", "{model.pt}", "-o", "{new.npy}", "--size", "8", "--fraction", "1.5"],
+        2,
+        r"--fraction must be in",
+    ),
     # --- evaluate
     (
         ["evaluate", "{volume.npy}", "-o", "{new.json}", "--metrics", "fraction,porosity"],

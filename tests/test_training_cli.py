@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from swnn.cli import main
-from swnn.model import NoiseSpec, load_model
+from swnn.model import SCHEMA, NoiseSpec, load_model
 from swnn.training import PROFILES, prepare_target, train
 
 TINY = PROFILES["quick"].replace(
@@ -259,14 +259,16 @@ def test_models_saved_with_schema_1_metadata_still_load(tmp_path):
     trained = train(_image(), config=TINY, output=out, progress=False, device="cpu").model
     blob = torch.load(out, weights_only=True)
     meta = json.loads(blob["metadata_json"])
-    assert meta["schema"] == 2
+    assert meta["schema"] == SCHEMA
     for key in ("schema", "thresholds", "fraction_at_zero_logit", "controlled"):
         del meta[key]
     del meta["noise"]["whiten"]
     blob["metadata_json"] = json.dumps(meta)
     torch.save(blob, tmp_path / "old.pt")
     old = load_model(tmp_path / "old.pt")
-    assert old.metadata.schema == 2 and old.metadata.thresholds is None and old.metadata.noise.whiten == 0
+    assert (
+        old.metadata.schema == SCHEMA and old.metadata.thresholds is None and old.metadata.noise.whiten == 0
+    )
     assert old.metadata.threshold == trained.metadata.threshold and old.threshold_for("fp32") == old.threshold
     assert old.metadata.reference == trained.metadata.reference
     # a file written by a newer swnn is refused by name, not as a corrupted file

@@ -22,7 +22,14 @@ tifffile, zarr and Pillow are imported inside the functions that need them so th
 
 from .labels import to_labels
 from .output import atomic_write, check_destination, check_folder, sidecar_path
-from .read import IMAGE_SUFFIXES, VOLUME_SUFFIXES, read_image, read_microstructure, read_volume
+from .read import (
+    IMAGE_SUFFIXES,
+    VOLUME_SUFFIXES,
+    read_field,
+    read_image,
+    read_microstructure,
+    read_volume,
+)
 from .write import WRITE_SUFFIXES, VolumeWriter, write_png, write_volume
 
 __all__ = [
@@ -33,6 +40,7 @@ __all__ = [
     "atomic_write",
     "check_destination",
     "check_folder",
+    "read_field",
     "read_image",
     "read_microstructure",
     "read_volume",

@@ -360,3 +360,18 @@ def read_microstructure(path, *, threshold: float | None = None, shape=None, dty
     if array.ndim not in (2, 3):
         raise ValueError(f"{path}: expected a 2D image or 3D volume, found shape {array.shape}")
     return _file_labels(array, path, threshold=threshold)
+
+
+def read_field(path, *, shape=None, dtype=None) -> np.ndarray:
+    """Read a 2D image or 3D volume with its values as stored (floats kept, no labelling), for masks.
+
+    Returns
+    -------
+    ndarray of shape (Z, Y, X); a 2D image comes back as (1, H, W)
+    """
+    path = Path(path)
+    suffix = _check_readable(path, _READ_SUFFIXES, "image or volume")
+    array = _read_array(path, suffix, shape, dtype)
+    if array.ndim not in (2, 3):
+        raise ValueError(f"{path}: expected a 2D image or 3D volume, found shape {array.shape}")
+    return array[None] if array.ndim == 2 else array
