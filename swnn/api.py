@@ -25,10 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from swnn.conditions import calibrate_control, global_mask_of, noise_control, phase_index
 from swnn.references import Reference, load_reference
 
 __all__ = [
     "Reference",
+    "calibrate_control",
     "generate",
     "generate_to",
     "load_model",
@@ -39,7 +41,7 @@ __all__ = [
 ]
 
 
-def training_input(reference) -> tuple[object, int, str]:
+def training_input(reference, *, region: str | None = None) -> tuple[object, int, str]:
     """What a model is trained on: ``(images or volume, n_phases, name)``.
 
     Parameters
@@ -48,6 +50,9 @@ def training_input(reference) -> tuple[object, int, str]:
         A loaded :class:`~swnn.references.Reference`; a spec for :func:`load_reference` (a file path or
         ``builtin:NAME``); an array of labels 0..n−1 of shape (H, W) or (Z, Y, X); or several 2D references of
         one material, whose patterns are pooled.
+    region : str, optional
+        A local region of the reference (``labels:L1,L2,...`` or ``rect:Y0:Y1,X0:X1``) for the local model of
+        local–global decoupling (:func:`swnn.decoupling.local_region`); its labels are renumbered 0..m−1.
 
     Returns
     -------
@@ -57,6 +62,19 @@ def training_input(reference) -> tuple[object, int, str]:
     n_phases : int
     name : str
     """
+    if region is not None:
+        from swnn.decoupling import local_region
+
+        images, _, name = training_input(reference)
+        if isinstance(images, np.ndarray):
+            images = local_region(images, region)
+            n_phases = int(images.max()) + 1
+        else:
+            images = [local_region(image, region) for image in images]
+            n_phases = max(int(image.max()) + 1 for image in images)
+        if n_phases < 2:
+            raise ValueError(f"region {region!r} of {name} holds a single phase; a model needs two or more")
+        return images, n_phases, f"{name} [region {region}]"
     if isinstance(reference, np.ndarray):
         labels = _labels(reference, "reference")
         return (labels if labels.ndim == 3 else [labels]), int(labels.max()) + 1, "array"
@@ -115,6 +133,7 @@ def train(
     progress: bool = False,
     callbacks=(),
     control_map: bool = True,
+    region: str | None = None,
     **settings,
 ):
     """Train an SWNN on a reference (Algorithm 1 of the paper) and return the trained model.
@@ -140,6 +159,11 @@ def train(
         After training, measure the continuous-control map (:func:`calibrate_control`) and store it with the
         model, so that :func:`generate` reaches any fraction in its range without measuring it then. A model
         whose fraction does not move with the noise mean is saved without one (with a warning).
+    region : str, optional
+        Train on a local region of the reference (``labels:L1,L2,...`` or ``rect:Y0:Y1,X0:X1``): the local
+        model of local–global decoupling (:mod:`swnn.decoupling`; generate with ``global_mask``). A label
+        region's model is controlled to the fraction of ``phase`` inside the region unless ``fraction`` is
+        given.
     **settings
         Any field of :class:`swnn.training.TrainConfig` (``iterations``, ``directions``, ``section``...).
 
@@ -157,7 +181,11 @@ def train(
     if unknown:
         raise ValueError(f"unknown training settings {unknown}; accepted: {', '.join(sorted(fields))}")
     config = PROFILES[profile].replace(seed=seed, **settings)
-    images, n_phases, name = training_input(reference)
+    images, n_phases, name = training_input(reference, region=region)
+    if region is not None and fraction is None:
+        from swnn.decoupling import region_fraction
+
+        fraction = region_fraction(training_input(reference)[0], region, phase)
     result = _train(
         images,
         config=config,
@@ -215,38 +243,6 @@ def _settings(*, seed: int, block: int, precision: str, device: str):
     return GenerationSettings(block=block, seed=seed, precision=precision)
 
 
-def _fraction(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"fraction must be a number in (0, 1), got {value!r}")
-    if not 0.0 < float(value) < 1.0:
-        raise ValueError(f"fraction must be in (0, 1), got {value!r}")
-    return float(value)
-
-
-def _mask(mask, shape, mask_values):
-    """A :class:`swnn.masks.Mask` over ``shape`` from a specification, a file, an array or a Mask."""
-    from swnn.io import read_field
-    from swnn.masks import Mask, mask_from_array, parse_mask
-
-    if isinstance(mask, Mask):
-        made = mask
-    elif isinstance(mask, str) and ":" in mask and not Path(mask).exists():
-        made = parse_mask(mask, shape)
-    elif isinstance(mask, (str, os.PathLike)):
-        made = mask_from_array(read_field(mask), values=mask_values, description=str(mask))
-    elif isinstance(mask, np.ndarray):
-        made = mask_from_array(mask, values=mask_values)
-    else:
-        raise ValueError(
-            f"mask must be a specification, a file, an array or a Mask; got {type(mask).__name__}"
-        )
-    if tuple(made.shape) != tuple(shape):
-        raise ValueError(
-            f"mask {made.description} has shape {tuple(made.shape)}; the volume's is {tuple(shape)}"
-        )
-    return made
-
-
 def _model(model):
     return load_model(model) if isinstance(model, (str, os.PathLike)) else model
 
@@ -266,6 +262,9 @@ def generate(
     mask=None,
     mask_mode: str = "multiply",
     mask_values: Mapping[int, float] | None = None,
+    global_mask=None,
+    global_label: int = 0,
+    global_phase: int = 0,
 ) -> np.ndarray:
     """Generate one volume in memory (Sec. 3.4: any block gives the same volume).
 
@@ -293,6 +292,14 @@ def generate(
         voxel by voxel through the calibrated map.
     mask_values : mapping of int to float, optional
         For a label mask: the value of each label.
+    global_mask : ndarray, path or TrainedModel, optional
+        Local–global decoupling (Sec. 4, :mod:`swnn.decoupling`): where this volume (a label volume, a file,
+        or a model generated with the same seed, sample and shape) holds ``global_label``, the output holds
+        ``global_phase``; elsewhere the labels of ``model`` (the local model), numbered around it. A model
+        is generated with the same sample and its own noise (seed :func:`swnn.decoupling.global_seed`).
+    global_label, global_phase : int
+        The global phase's label in ``global_mask`` (labels 0..n−1 in ascending order of value, as swnn reads
+        every file: 0/255 become 0/1), and in the output.
 
     Returns
     -------
@@ -312,7 +319,10 @@ def generate(
         mask_values=mask_values,
     )
     transforms, _ = noise_control(model, shape, device=device, progress=progress, **control)
-    return _generate(
+    where, _ = global_mask_of(
+        global_mask, shape, global_label, settings=settings, sample=sample, device=device
+    )
+    volume = _generate(
         model,
         shape,
         settings=settings,
@@ -321,71 +331,11 @@ def generate(
         progress=progress,
         transforms=transforms,
     )
+    if where is None:
+        return volume
+    from swnn.decoupling import compose
 
-
-def calibrate_control(model, *, save: bool = True, device: str = "auto", progress: bool = False):
-    """Measure the model's continuous-control map (noise-mean shift -> fraction, Fig. 12) and store it in
-    the model's metadata, and in its file when it has one and ``save``. Returns the
-    :class:`swnn.continuous.ControlMap`; its ``reachable`` attribute is the range of fractions."""
-    from swnn.continuous import calibrate_control as _calibrate
-
-    model = _model(model)
-    control_map = _calibrate(model, device=device, progress=progress)
-    model.metadata = model.metadata.replace(control_map=control_map.to_dict())
-    if save and model.path is not None:
-        model.save(model.path, force=True)
-    return control_map
-
-
-def noise_control(
-    model,
-    shape,
-    *,
-    fraction=None,
-    fraction_profile=None,
-    mask=None,
-    mask_mode="multiply",
-    mask_values=None,
-    device="auto",
-    progress=False,
-):
-    """The noise transforms for a requested fraction, fraction profile or mask, and their provenance."""
-    from swnn.continuous import shift_transform
-    from swnn.masks import MASK_MODES, MaskTransform, parse_mask
-
-    given = [
-        name
-        for name, v in (("fraction", fraction), ("fraction_profile", fraction_profile), ("mask", mask))
-        if v is not None
-    ]
-    if len(given) > 1:
-        raise ValueError(f"give one of fraction, fraction_profile and mask, not {' and '.join(given)}")
-    if mask_mode not in MASK_MODES:
-        raise ValueError(f"mask_mode must be one of {', '.join(MASK_MODES)}; received {mask_mode!r}")
-    if not given:
-        return [], {}
-    if fraction is not None:
-        fraction = _fraction(fraction)
-    if fraction_profile is not None:
-        axis, _, ends = str(fraction_profile).partition(":")
-        mask, mask_mode = parse_mask(f"gradient:{axis}:{ends}", shape), "offset"
-        record = {"fraction_profile": str(fraction_profile)}
-    elif fraction is not None:
-        record = {"fraction": float(fraction)}
-    else:
-        mask = _mask(mask, shape, mask_values)
-        record = {"mask": mask.description, "mask_mode": mask_mode}
-    needs_map = fraction is not None or mask_mode == "offset"
-    control_map = model.control_map if needs_map else None
-    if needs_map and control_map is None:
-        control_map = calibrate_control(model, device=device, progress=progress)
-    if fraction is not None:
-        shift = float(control_map.shift_for(fraction))
-        return [shift_transform(shift)], {**record, "noise_shift": shift}
-    if mask_mode == "offset":
-        control_map.shift_for([mask.low, mask.high])  # a clear error when the mask asks for the unreachable
-    shift = control_map.shift_for if mask_mode == "offset" else None
-    return [MaskTransform(mask, halo=model.network.halo, mode=mask_mode, shift=shift)], record
+    return compose(where, volume, global_phase=phase_index(global_phase, model))
 
 
 def generate_to(
@@ -406,6 +356,9 @@ def generate_to(
     mask=None,
     mask_mode: str = "multiply",
     mask_values: Mapping[int, float] | None = None,
+    global_mask=None,
+    global_label: int = 0,
+    global_phase: int = 0,
 ) -> Path:
     """Generate one volume straight to a file, block by block, with its provenance.
 
@@ -446,6 +399,17 @@ def generate_to(
         model, settings=settings, sample=sample, model_path=model_path, voxel_size=voxel_size
     )
     metadata.update(control)
+    where, description = global_mask_of(
+        global_mask, shape, global_label, settings=settings, sample=sample, device=device
+    )
+    if where is not None:
+        from swnn.decoupling import ComposingWriter, compose
+
+        global_phase = phase_index(global_phase, model)
+        metadata.update(
+            {"global": description, "global_label": int(global_label), "global_phase": global_phase},
+            n_phases=model.network.n_phases + 1,
+        )
     if path.suffix.lower() == ".png":
         if shape[0] != 1:
             raise ValueError(
@@ -454,8 +418,11 @@ def generate_to(
             )
         image = _generate(
             model, shape, settings=settings, sample=sample, device=device, transforms=transforms
-        )[0]
-        n_phases = model.network.n_phases
+        )
+        if where is not None:
+            image = compose(where, image, global_phase=global_phase)
+        image = image[0]
+        n_phases = int(metadata["n_phases"])
         return write_png(path, image, n_phases=n_phases, force=force, metadata=metadata)
     chunks = (min(block, 128),) * 3
     with VolumeWriter(path, shape, metadata=metadata, force=force, chunks=chunks) as writer:
@@ -465,7 +432,7 @@ def generate_to(
             settings=settings,
             sample=sample,
             device=device,
-            writer=writer,
+            writer=writer if where is None else ComposingWriter(writer, where, global_phase=global_phase),
             progress=progress,
             transforms=transforms,
         )

@@ -27,6 +27,7 @@ _FLAG_WORDING = {
     "*": (("pass force=True", "pass --force"), ("use device='cpu' or 'auto'", "use --device cpu or auto")),
     "train": (
         ("give threshold=T", "pass --threshold T"),
+        ("region '", "--region '"),
         ("lower learning_rate", "lower --lr"),
         ("pass shape=(Z, Y, X) and dtype", "pass --raw-shape Z Y X and --raw-dtype"),
     ),
@@ -47,6 +48,9 @@ _FLAG_WORDING = {
         ("give mask_values", "give --mask-values"),
         ("mask_values has", "--mask-values has"),
         ("fraction must", "--fraction must"),
+        ("global_mask ", "--global "),
+        ("global_label must", "--global-label must"),
+        ("global_phase must", "--global-phase must"),
     ),
     "evaluate": (
         ("give threshold=T", "pass --threshold T (--reference-threshold T for the reference)"),
@@ -178,6 +182,14 @@ def _parser() -> argparse.ArgumentParser:
         "same command resumes from it",
     )
     p.add_argument(
+        "--region",
+        default=None,
+        metavar="labels:L1,L2|rect:Y0:Y1,X0:X1",
+        help="train on a local region of the reference (the local model of local-global decoupling): a set of "
+        "its labels (the other pixels take the nearest region pixel's label) or a rectangle; the region's "
+        "labels are renumbered 0..m-1",
+    )
+    p.add_argument(
         "--no-control-map",
         action="store_true",
         help="skip measuring the continuous-control map after training (generate --fraction then measures "
@@ -246,6 +258,20 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="LABEL=VALUE,...",
         help="for a label mask: the value of each label, e.g. 0=0.2,1=1",
+    )
+    p.add_argument(
+        "--global",
+        dest="global_mask",
+        default=None,
+        metavar="VOLUME|MODEL",
+        help="local-global decoupling: a label volume (or a model, generated with the same seed and sample) "
+        "whose --global-label voxels become phase --global-phase; MODEL's phases fill the rest",
+    )
+    p.add_argument(
+        "--global-label", type=int, default=0, help="the global phase's label in --global (default 0)"
+    )
+    p.add_argument(
+        "--global-phase", type=int, default=0, help="the global phase's label in the output (default 0)"
     )
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -601,14 +627,19 @@ def _train(args) -> int:
         load_reference(spec, threshold=args.threshold, shape=shape, dtype=args.raw_dtype)
         for spec in args.reference
     ]
-    images, n_phases, name = training_input(references)
+    images, n_phases, name = training_input(references, region=args.region)
+    target_fraction = args.fraction
+    if args.region is not None and target_fraction is None:
+        from swnn.decoupling import region_fraction
+
+        target_fraction = region_fraction(training_input(references)[0], args.region, args.phase)
     try:
         result = train(
             images,
             config=config,
             output=output,
             phase=args.phase,
-            target_fraction=args.fraction,
+            target_fraction=target_fraction,
             n_phases=n_phases,
             reference_name=name,
             device=args.device,
@@ -693,6 +724,9 @@ def _generate(args) -> int:
             mask=args.mask,
             mask_mode=args.mask_mode,
             mask_values=mask_values,
+            global_mask=args.global_mask,
+            global_label=args.global_label,
+            global_phase=args.global_phase,
         )
         print(f"wrote {path}")
     return 0

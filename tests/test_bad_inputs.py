@@ -147,6 +147,17 @@ CASES = [
         r"not_an_image.png: not a readable image file: empty, truncated or of another format$",
     ),
     (["train", "{empty.png}", "-o", "{new.pt}"], 2, r"empty.png: not a readable image"),
+    (
+        ["train", "{good.png}", "-o", "{new.pt}", "--region", "blob:1"],
+        2,
+        r"--region 'blob:1': expected labels",
+    ),
+    (["train", "{good.png}", "-o", "{new.pt}", "--region", "labels:1"], 2, r"holds a single phase"),
+    (
+        ["generate", "{model.pt}", "-o", "{new.npy}", "--size", "8", "--global", "{volume.npy}"],
+        2,
+        r"--global .*volume.npy has shape",
+    ),
     (["train", "{truncated.npy}", "-o", "{new.pt}"], 2, r"truncated.npy: not a readable NPY"),
     (["train", "{truncated.tif}", "-o", "{new.pt}"], 2, r"truncated.tif: not a readable TIFF"),
     (["train", "{truncated.zarr}", "-o", "{new.pt}"], 2, r"truncated.zarr: not a readable zarr"),
