@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 from pathlib import Path
@@ -50,3 +51,12 @@ def machine_info(device: torch.device | str = "cpu") -> dict:
 def synchronize(device: torch.device | str) -> None:
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
+
+
+def record_line(out, **fields) -> None:
+    """Print one measurement as a JSON line and append it to the open file ``out`` at once (a run stopped by
+    its time limit keeps every line written before)."""
+    line = json.dumps(fields, default=float)
+    print(line, flush=True)
+    out.write(line + "\n")
+    out.flush()

@@ -14,7 +14,6 @@ The graded volume is 64 × 64 × 256 with the profile 0.25 → 0.55 along axis 2
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import subprocess
 import sys
@@ -24,13 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import swnn
-
-
-def _record(out, **fields) -> None:
-    line = json.dumps(fields, default=float)
-    print(line, flush=True)
-    out.write(line + "\n")
-    out.flush()
+from benchmarks._info import record_line
 
 
 def main(argv=None) -> None:
@@ -45,7 +38,7 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     with args.out.open("a") as out:
-        _record(out, kind="machine", node=platform.node(), processor=platform.processor(),
+        record_line(out, kind="machine", node=platform.node(), processor=platform.processor(),
                 date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
         model_path = args.model
         if model_path is None:
@@ -54,7 +47,7 @@ def main(argv=None) -> None:
             command = [sys.executable, "-m", "swnn", "train", args.image, "-o", str(model_path), "--force",
                        "--quiet", "--device", args.device]  # fmt: skip
             done = subprocess.run(command, capture_output=True, text=True)
-            _record(out, kind="train", command=" ".join(command[1:]), seconds=round(time.perf_counter() - start, 1),
+            record_line(out, kind="train", command=" ".join(command[1:]), seconds=round(time.perf_counter() - start, 1),
                     returncode=done.returncode, stdout=done.stdout.strip(), stderr=done.stderr.strip()[-2000:])  # fmt: skip
             if done.returncode != 0:
                 raise SystemExit(done.returncode)
@@ -63,9 +56,9 @@ def main(argv=None) -> None:
         if control_map is None:
             start = time.perf_counter()
             control_map = swnn.calibrate_control(model, device=args.device)
-            _record(out, kind="calibrate", seconds=round(time.perf_counter() - start, 1))
+            record_line(out, kind="calibrate", seconds=round(time.perf_counter() - start, 1))
         low, high = control_map.reachable
-        _record(out, kind="map", reachable=[low, high], shifts=control_map.shifts, fractions=control_map.fractions,
+        record_line(out, kind="map", reachable=[low, high], shifts=control_map.shifts, fractions=control_map.fractions,
                 phase=control_map.phase, precision=control_map.precision)  # fmt: skip
         # five fractions between the reachable extremes, kept away from the flat ends of the map
         inner_low, inner_high = max(low, 0.05), min(high, 0.95)
@@ -78,7 +71,7 @@ def main(argv=None) -> None:
                                        device=args.device)  # fmt: skip
                 fractions.append(float(np.mean(volume == phase)))
             mean = float(np.mean(fractions))
-            _record(out, kind="fraction", requested=float(requested), samples=fractions, mean=mean,
+            record_line(out, kind="fraction", requested=float(requested), samples=fractions, mean=mean,
                     error=mean - float(requested), size=args.size, seconds=round(time.perf_counter() - start, 1))  # fmt: skip
         shape = tuple(args.graded_shape)
         axis, _, ends = args.profile.partition(":")
@@ -94,7 +87,7 @@ def main(argv=None) -> None:
         centres = np.arange(n // 16) * 16 + 7.5
         wanted = a + (b - a) * centres / (n - 1)
         rmse = float(np.sqrt(np.mean((slabs - wanted) ** 2)))
-        _record(out, kind="graded", shape=shape, profile=args.profile, slabs=slabs.tolist(), wanted=wanted.tolist(),
+        record_line(out, kind="graded", shape=shape, profile=args.profile, slabs=slabs.tolist(), wanted=wanted.tolist(),
                 rmse=rmse, seconds=round(seconds, 1))  # fmt: skip
 
 

@@ -17,7 +17,6 @@ line per measurement goes to ``--out``:
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -26,13 +25,7 @@ import numpy as np
 
 import physics
 import swnn
-
-
-def _record(out, **fields) -> None:
-    line = json.dumps(fields, default=float)
-    print(line, flush=True)
-    out.write(line + "\n")
-    out.flush()
+from benchmarks._info import record_line
 
 
 def main(argv=None) -> None:
@@ -46,7 +39,7 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     with args.out.open("a") as out:
-        _record(out, kind="machine", node=platform.node(), processor=platform.processor(),
+        record_line(out, kind="machine", node=platform.node(), processor=platform.processor(),
                 date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
         image = swnn.load_reference(args.image).image
         models = {}
@@ -60,7 +53,7 @@ def main(argv=None) -> None:
             start = time.perf_counter()
             models[name] = swnn.train(reference, profile=args.profile, seed=0, device=args.device, **options)
             meta = models[name].metadata
-            _record(out, kind="train", model=name, seconds=round(time.perf_counter() - start, 1),
+            record_line(out, kind="train", model=name, seconds=round(time.perf_counter() - start, 1),
                     n_phases=meta.n_phases, reference=meta.reference.name,
                     reference_fraction=meta.reference.fraction)  # fmt: skip
         for sample in range(args.samples):
@@ -82,7 +75,7 @@ def main(argv=None) -> None:
             for method, volume in volumes.items():
                 for phase in range(3):
                     c = physics.compare(volume, image, phase=phase)
-                    _record(out, kind="sample", method=method, sample=sample, phase=phase,
+                    record_line(out, kind="sample", method=method, sample=sample, phase=phase,
                             fraction=float(np.mean(volume == phase)), fraction_error=c.fraction_error,
                             s2_rmse=c.s2_rmse, lineal_path_rmse=c.lineal_path_rmse)  # fmt: skip
 

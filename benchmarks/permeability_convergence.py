@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import math
 import platform
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks._info import record_line
 from physics.permeability import permeability
 
 
@@ -59,13 +59,6 @@ def _cases(data: Path | None, which: set[str]):
             scan = tifffile.imread(io.BytesIO(archive.read("berea.tif")))
         start = [(s - 256) // 2 for s in scan.shape]
         yield "berea:central256", np.ascontiguousarray(scan[tuple(slice(a, a + 256) for a in start)]), 0
-
-
-def _record(out, **fields) -> None:
-    line = json.dumps(fields, default=float)
-    print(line, flush=True)
-    out.write(line + "\n")
-    out.flush()
 
 
 def _summary(result, wall: float) -> dict:
@@ -114,7 +107,7 @@ def _mlups(out, device: torch.device, sizes) -> None:
             lattice.synchronize()
             wall = time.perf_counter() - start
             nodes = lattice.f.shape[1]
-            _record(out, kind="mlups", size=size, variant=variant, fluid_nodes=nodes, steps=400,
+            record_line(out, kind="mlups", size=size, variant=variant, fluid_nodes=nodes, steps=400,
                     wall_s=round(wall, 4), mlups=round(nodes * 400 / wall / 1e6, 1))  # fmt: skip
             del lattice
             if device.type == "cuda":
@@ -135,7 +128,7 @@ def main(argv=None) -> None:
     begin = time.perf_counter()
     which = set(args.cases.split(","))
     with args.out.open("a") as out:
-        _record(out, kind="machine", device=str(device), node=platform.node(), torch=torch.__version__,
+        record_line(out, kind="machine", device=str(device), node=platform.node(), torch=torch.__version__,
                 gpu=torch.cuda.get_device_name(0) if device.type == "cuda" else None,
                 cpu=platform.processor(), date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
         _timed(np.pad(np.ones((8, 8, 8), np.uint8), 1), device, max_steps=200)  # compile the kernels
@@ -146,12 +139,12 @@ def main(argv=None) -> None:
         for name, volume, phase in cases:  # the fast path everywhere first: it is what users run
             result, wall = _timed(volume, device, phase=phase)
             rows[name] = result
-            _record(out, kind="fast", case=name, shape=volume.shape, **_summary(result, wall))
+            record_line(out, kind="fast", case=name, shape=volume.shape, **_summary(result, wall))
         for name, volume, phase in cases:
             if time.perf_counter() - begin > args.budget:
                 break
             result, wall = _timed(volume, device, phase=phase, tau=1.0, max_steps=400_000)
-            _record(out, kind="fast_tau1", case=name, **_summary(result, wall))
+            record_line(out, kind="fast_tau1", case=name, **_summary(result, wall))
         for name, volume, phase in cases:
             left = args.budget - (time.perf_counter() - begin)
             fast = rows[name]
@@ -164,7 +157,7 @@ def main(argv=None) -> None:
                 volume, device, phase=phase, tau=1.0, tol=1e-8, convergence="change", max_steps=max_steps
             )
             error = (fast.k - result.k) / result.k if result.k else math.nan
-            _record(
+            record_line(
                 out,
                 kind="reference",
                 case=name,
@@ -172,7 +165,7 @@ def main(argv=None) -> None:
                 fast_error=error,
                 **_summary(result, wall),
             )
-        _record(out, kind="done", elapsed_s=round(time.perf_counter() - begin, 1))
+        record_line(out, kind="done", elapsed_s=round(time.perf_counter() - begin, 1))
 
 
 if __name__ == "__main__":
