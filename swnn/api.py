@@ -359,6 +359,7 @@ def generate_to(
     global_mask=None,
     global_label: int = 0,
     global_phase: int = 0,
+    client=None,
 ) -> Path:
     """Generate one volume straight to a file, block by block, with its provenance.
 
@@ -367,8 +368,10 @@ def generate_to(
     under a temporary name and renamed on success: an error or an interrupt leaves nothing. Its provenance
     (seed, sample, model hash, version, threshold, voxel size...) goes to ``<path>.json`` and, where the
     format allows, into the file; a requested fraction, fraction profile or mask is recorded with it.
-    Parameters are those of :func:`generate`, plus ``voxel_size`` (metres, recorded) and ``force``
-    (overwrite).
+    Parameters are those of :func:`generate`, plus ``voxel_size`` (metres, recorded), ``force``
+    (overwrite) and ``client``: a ``dask.distributed.Client`` makes each block one task on its workers,
+    written straight into a ``.zarr`` store, and an interrupted run resumes where it stopped
+    (:mod:`swnn.distributed`).
 
     Returns
     -------
@@ -410,6 +413,15 @@ def generate_to(
             {"global": description, "global_label": int(global_label), "global_phase": global_phase},
             n_phases=model.network.n_phases + 1,
         )
+    if client is not None:
+        if where is not None:
+            raise ValueError("global_mask is not supported with a Dask client; generate without client")
+        from swnn.distributed import generate_zarr
+
+        return generate_zarr(
+            path, model, shape, client=client, settings=settings, sample=sample, device=device,
+            transforms=transforms, metadata=metadata, force=force, progress=progress,
+        ).path  # fmt: skip
     if path.suffix.lower() == ".png":
         if shape[0] != 1:
             raise ValueError(

@@ -273,6 +273,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--global-phase", type=int, default=0, help="the global phase's label in the output (default 0)"
     )
+    p.add_argument(
+        "--scheduler",
+        default="local",
+        help="local (default: this process), local:N (a Dask LocalCluster of N worker processes) or the address "
+        "of a running Dask scheduler (tcp://host:8786); with a cluster each block is one task, written into a "
+        ".zarr output, and a rerun resumes an interrupted generation",
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_device(p)
@@ -685,7 +692,7 @@ def _output_paths(output: Path, samples: int) -> list[Path]:
 
 
 def _generate(args) -> int:
-    from swnn.api import generate_to, load_model, volume_shape
+    from swnn.api import load_model, volume_shape
     from swnn.io import check_destination
 
     if args.samples < 1:
@@ -694,6 +701,10 @@ def _generate(args) -> int:
     paths = _output_paths(Path(args.output), args.samples)
     for path in paths:
         check_destination(path, force=args.force)
+    from swnn.distributed import client_for, parse_scheduler
+
+    if parse_scheduler(args.scheduler)[0] != "local" and Path(args.output).suffix.lower() != ".zarr":
+        raise ValueError(f"--scheduler {args.scheduler} writes a zarr store: give an output ending in .zarr")
     model = load_model(args.model)
     mask_values = _mask_values(args.mask_values)
     if args.fraction is not None and not 0.0 < args.fraction < 1.0:
@@ -706,30 +717,39 @@ def _generate(args) -> int:
         print(f"measuring the continuous-control map of {args.model} (once: it is stored in the model file)")
         low, high = calibrate_control(model, device=args.device, progress=not args.quiet).reachable
         print(f"continuous control reaches fractions {low:.3f}..{high:.3f}")
-    for sample, path in enumerate(paths):
-        generate_to(
-            path,
-            model,
-            shape,
-            seed=args.seed,
-            sample=sample,
-            block=args.block,
-            precision=args.precision,
-            voxel_size=args.voxel_size,
-            force=args.force,
-            device=args.device,
-            progress=not args.quiet,
-            fraction=args.fraction,
-            fraction_profile=args.fraction_profile,
-            mask=args.mask,
-            mask_mode=args.mask_mode,
-            mask_values=mask_values,
-            global_mask=args.global_mask,
-            global_label=args.global_label,
-            global_phase=args.global_phase,
-        )
-        print(f"wrote {path}")
+    with client_for(args.scheduler) as client:
+        for sample, path in enumerate(paths):
+            _generate_one(args, model, shape, sample, path, mask_values, client)
     return 0
+
+
+def _generate_one(args, model, shape, sample, path, mask_values, client) -> None:
+    """One sample of `swnn generate` (in this process, or on the Dask cluster of ``client``)."""
+    from swnn.api import generate_to
+
+    generate_to(
+        path,
+        model,
+        shape,
+        seed=args.seed,
+        sample=sample,
+        block=args.block,
+        precision=args.precision,
+        voxel_size=args.voxel_size,
+        force=args.force,
+        device=args.device,
+        progress=not args.quiet,
+        fraction=args.fraction,
+        fraction_profile=args.fraction_profile,
+        mask=args.mask,
+        mask_mode=args.mask_mode,
+        mask_values=mask_values,
+        global_mask=args.global_mask,
+        global_label=args.global_label,
+        global_phase=args.global_phase,
+        client=client,
+    )
+    print(f"wrote {path}")
 
 
 def _mask_values(text: str | None) -> dict[int, float] | None:
