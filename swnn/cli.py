@@ -301,9 +301,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--phase",
-        type=int,
+        type=_phase_or_all,
         default=1,
-        help="the phase described; the pore of the physics metrics (default 1)",
+        help="the phase described; the pore of the physics metrics (default 1); all: each phase of the material "
+        'in turn (the JSON then holds one result per phase under "phases")',
     )
     p.add_argument(
         "--rmax",
@@ -473,10 +474,50 @@ def _regress(args) -> int:
     return EXIT_OK if report.passed else EXIT_CHECK_FAILED
 
 
+def _evaluate_phase(phase, volume, reference, axes, settings, metrics, args):
+    """The metrics JSON of one phase (with the reference's and the comparison) and the evaluations made."""
+    from physics import as_indicator, compare, evaluate
+
+    # --phase must be a label of the material (a typo is bad input); a volume that lost it, a reconstruction
+    # beside its reference, is evaluated with a note
+    as_indicator(
+        volume if reference is None else reference,
+        phase=phase,
+        name="volume" if reference is None else "the reference",
+    )
+    evaluation = evaluate(volume, axes=axes, phase=phase, **settings)
+    evaluations = {"volume": evaluation}
+    result = evaluation.to_dict()
+    if reference is not None:
+        reference_evaluation = evaluate(
+            reference, axes=axes if reference.ndim == volume.ndim else None, phase=phase, **settings
+        )
+        evaluations["reference"] = reference_evaluation
+        result["reference"] = reference_evaluation.to_dict()
+        if {"s2", "lineal_path"} <= set(metrics):  # on the lags both evaluations hold
+            comparison = compare(evaluation, reference_evaluation)
+        else:  # S2 or L not asked for: the comparison computes its own
+            comparison = compare(volume, reference, phase=phase, r_max=args.rmax)
+        result["comparison"] = comparison.to_dict()
+    return result, evaluations
+
+
+def _phase_or_all(text: str):
+    """``--phase``: a label, or ``all``."""
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a phase label or all, got {text!r}") from None
+
+
 def _evaluate(args) -> int:
     import json
 
-    from physics import METRICS, PHYSICS_METRICS, as_indicator, compare, evaluate
+    import numpy as np
+
+    from physics import METRICS, PHYSICS_METRICS
     from swnn._device import resolve_device
     from swnn.io import atomic_write, check_destination
     from swnn.references import load_reference
@@ -500,7 +541,6 @@ def _evaluate(args) -> int:
     }
     settings = dict(
         metrics=metrics,
-        phase=args.phase,
         r_max=args.rmax,
         conductivities=args.conductivities,
         sides=args.sides,
@@ -524,27 +564,19 @@ def _evaluate(args) -> int:
             shape=tuple(args.reference_raw_shape) if args.reference_raw_shape else None,
             dtype=args.reference_raw_dtype,
         )
-    # --phase must be a label of the material (a typo is bad input); a volume that lost it, a reconstruction
-    # beside its reference, is evaluated with a note
-    as_indicator(
-        volume if reference is None else reference,
-        phase=args.phase,
-        name="volume" if reference is None else "the reference",
-    )
-    evaluation = evaluate(volume, axes=axes, **settings)
-    evaluations = {"volume": evaluation}
-    result = evaluation.to_dict()
-    if reference is not None:
-        reference_evaluation = evaluate(
-            reference, axes=axes if reference.ndim == volume.ndim else None, **settings
-        )
-        evaluations["reference"] = reference_evaluation
-        result["reference"] = reference_evaluation.to_dict()
-        if {"s2", "lineal_path"} <= set(metrics):  # on the lags both evaluations hold
-            comparison = compare(evaluation, reference_evaluation)
-        else:  # S2 or L not asked for: the comparison computes its own
-            comparison = compare(volume, reference, phase=args.phase, r_max=args.rmax)
-        result["comparison"] = comparison.to_dict()
+    material = volume if reference is None else reference
+    if args.phase == "all":
+        phases = [int(p) for p in np.unique(material)]
+        results = {}
+        evaluations = {}
+        for phase in phases:
+            results[str(phase)], found = _evaluate_phase(
+                phase, volume, reference, axes, settings, metrics, args
+            )
+            evaluations.update({f"{name}, phase {phase}": e for name, e in found.items()})
+        result = {"phases": results}
+    else:
+        result, evaluations = _evaluate_phase(args.phase, volume, reference, axes, settings, metrics, args)
     converged = all(e.converged for e in evaluations.values())
     result["converged"] = converged
     with atomic_write(output, force=args.force) as tmp:
@@ -556,6 +588,8 @@ def _evaluate(args) -> int:
         for warning in e.warnings:
             print(f"warning: {name}: {_flag_wording(warning, 'evaluate')}", file=sys.stderr)
     summary = f"fraction {result['fraction']:.4f}" if "fraction" in result else ""
+    if "phases" in result and all("fraction" in r for r in result["phases"].values()):
+        summary = "fractions " + ", ".join(f"{p}: {r['fraction']:.4f}" for p, r in result["phases"].items())
     if "comparison" in result:
         c = result["comparison"]
         summary += (

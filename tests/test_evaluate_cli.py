@@ -284,3 +284,24 @@ def test_reference_reading_options_apply_to_the_reference(tmp_path, volume_file)
     assert result["fraction"] == pytest.approx(vol.mean())  # the volume as it is
     assert result["reference"]["fraction"] == pytest.approx((grey > 178).mean())  # the threshold applied
     assert main([*common, *layout, "-o", str(out), "--force"]) == 2  # 256 grey levels without a threshold
+
+
+def test_every_phase_of_a_three_phase_volume_and_its_reference(tmp_path):
+    rng = np.random.default_rng(4)
+    volume = rng.choice(3, size=(20, 20, 20), p=[0.5, 0.3, 0.2]).astype(np.uint8)
+    reference = rng.choice(3, size=(20, 20, 20), p=[0.5, 0.3, 0.2]).astype(np.uint8)
+    np.save(tmp_path / "v.npy", volume)
+    np.save(tmp_path / "r.npy", reference)
+    out = tmp_path / "m.json"
+    argv = ["evaluate", str(tmp_path / "v.npy"), "--reference", str(tmp_path / "r.npy"), "--phase", "all"]
+    assert main([*argv, "--metrics", "fraction,s2", "--rmax", "5", "-o", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert sorted(result["phases"]) == ["0", "1", "2"] and result["converged"] is True
+    for phase, r in result["phases"].items():
+        fraction = float(np.mean(volume == int(phase)))
+        assert r["fraction"] == pytest.approx(fraction, abs=1e-12)
+        assert r["reference"]["fraction"] == pytest.approx(float(np.mean(reference == int(phase))), abs=1e-12)
+        # S2(0) of a phase is its fraction, on every axis (exact)
+        assert [axis[0] for axis in r["s2"]["per_axis"]] == pytest.approx([fraction] * 3, abs=1e-12)
+        assert r["comparison"]["fraction_error"] == pytest.approx(r["fraction"] - r["reference"]["fraction"])
+    assert sum(r["fraction"] for r in result["phases"].values()) == pytest.approx(1.0, abs=1e-12)
