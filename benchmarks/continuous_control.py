@@ -36,6 +36,7 @@ def main(argv=None) -> None:
     parser.add_argument("--profile", default="2:0.25..0.55")
     parser.add_argument("--graded-shape", type=int, nargs=3, default=(64, 64, 256))
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--recalibrate", action="store_true", help="measure the model's control map again")
     args = parser.parse_args(argv)
     with args.out.open("a") as out:
         record_line(out, kind="machine", node=platform.node(), processor=platform.processor(),
@@ -52,14 +53,14 @@ def main(argv=None) -> None:
             if done.returncode != 0:
                 raise SystemExit(done.returncode)
         model = swnn.load_model(model_path)
-        control_map = model.control_map
+        control_map = None if args.recalibrate else model.control_map
         if control_map is None:
             start = time.perf_counter()
-            control_map = swnn.calibrate_control(model, device=args.device)
+            control_map = swnn.calibrate_control(model, device=args.device, save=False)
             record_line(out, kind="calibrate", seconds=round(time.perf_counter() - start, 1))
         low, high = control_map.reachable
         record_line(out, kind="map", reachable=[low, high], shifts=control_map.shifts, fractions=control_map.fractions,
-                phase=control_map.phase, precision=control_map.precision)  # fmt: skip
+                phase=control_map.phase, precision=control_map.precision, direction=control_map.direction)  # fmt: skip
         # five fractions between the reachable extremes, kept away from the flat ends of the map
         inner_low, inner_high = max(low, 0.05), min(high, 0.95)
         phase = control_map.phase

@@ -109,11 +109,18 @@ def noise_control(
         control_map = calibrate_control(model, device=device, progress=progress)
     if fraction is not None:
         shift = float(control_map.shift_for(fraction))
-        return [shift_transform(shift)], {**record, "noise_shift": shift}
+        transform = shift_transform(shift, control_map.vector(model.network.noise_channels))
+        return [transform], {**record, "noise_shift": shift}
     if mask_mode == "offset":
         control_map.shift_for([mask.low, mask.high])  # a clear error when the mask asks for the unreachable
-    shift = control_map.shift_for if mask_mode == "offset" else None
-    return [MaskTransform(mask, halo=model.network.halo, mode=mask_mode, shift=shift)], record
+    if mask_mode == "offset":
+        direction = control_map.vector(model.network.noise_channels)
+        transform = MaskTransform(
+            mask, halo=model.network.halo, mode="offset", shift=control_map.shift_for, direction=direction
+        )
+    else:
+        transform = MaskTransform(mask, halo=model.network.halo, mode="multiply")
+    return [transform], record
 
 
 def phase_index(value, model) -> int:

@@ -1,8 +1,13 @@
 """Continuous control: the calibrated map from a shift of the input noise's mean to the generated fraction
 (paper Fig. 12), and its inverse.
 
-Shifting the mean of every noise channel by s moves the fraction of the controlled phase that a trained
-network generates. The map s -> fraction is measured once per model (:func:`calibrate_control`, at the end of
+Shifting the mean of the noise moves the fraction of the controlled phase that a trained network generates,
+but the noise channels act differently, and in a trained network often against each other (on a model of M3,
++1 on channel 1 lowered the fraction from 0.41 to 0.16 while +1 on channel 2 raised it to 0.42; shifting all
+three together moved it only between 0.17 and 0.43 over ±3). The shift is therefore made along a *direction*
+of the channel space: the gradient of the fraction with respect to each channel's mean, measured by central
+differences of ±0.5 at the calibration, normalised to unit length. The map s -> fraction along it is
+measured once per model (:func:`calibrate_control`, at the end of
 ``swnn train``, or at the first request of a fraction from a model saved without it), on the same noise for
 every s (common random numbers, so the measured curve is smooth), and stored in the model's metadata as a
 :class:`ControlMap`. Only the stretch around s = 0 on which the fraction is strictly monotonic is kept; the
@@ -44,6 +49,8 @@ class ControlMap:
     samples : int
     precision : str
         The precision it was measured at (``fp32`` or ``bf16``).
+    direction : tuple of float or None
+        Unit vector over the noise channels along which the mean is shifted; None shifts every channel by s.
     """
 
     shifts: tuple[float, ...]
@@ -52,6 +59,7 @@ class ControlMap:
     shape: tuple[int, int, int] = (64, 64, 64)
     samples: int = 4
     precision: str = "fp32"
+    direction: tuple[float, ...] | None = None
 
     @property
     def reachable(self) -> tuple[float, float]:
@@ -92,7 +100,22 @@ class ControlMap:
             shape=tuple(int(n) for n in data.get("shape", (64, 64, 64))),
             samples=int(data.get("samples", 4)),
             precision=str(data.get("precision", "fp32")),
+            direction=None if data.get("direction") is None else tuple(float(v) for v in data["direction"]),
         )
+
+    def vector(self, channels: int) -> np.ndarray:
+        """The shift of each noise channel per unit of s, float32 (channels,)."""
+        if self.direction is None:
+            return np.ones(channels, dtype=np.float32)
+        if len(self.direction) != channels:
+            raise ValueError(
+                f"control map direction has {len(self.direction)} channels; the model has {channels}"
+            )
+        return np.asarray(self.direction, dtype=np.float32)
+
+    def transform(self, fraction: float, channels: int):
+        """The noise transform that generates ``fraction`` (uniform continuous control)."""
+        return shift_transform(float(self.shift_for(fraction)), self.vector(channels))
 
 
 def monotonic_stretch(shifts: Sequence[float], fractions: Sequence[float]) -> tuple[int, int]:
@@ -152,8 +175,10 @@ def calibrate_control(
 
         bar = tqdm(desc="calibrate fraction control", unit="shift", dynamic_ncols=True)
 
-    def fraction_at(shift: float) -> float:
-        transform = shift_transform(shift)
+    channels = model.network.noise_channels
+
+    def fraction_of(vector: np.ndarray) -> float:
+        transform = shift_transform(1.0, vector)
         total = 0.0
         for sample in range(samples):
             volume = generate(
@@ -165,6 +190,18 @@ def calibrate_control(
         return total / samples
 
     try:
+        gradient = np.zeros(channels)
+        for k in range(channels):
+            step = np.zeros(channels, dtype=np.float32)
+            step[k] = 0.5
+            gradient[k] = fraction_of(step) - fraction_of(-step)
+        norm = float(np.linalg.norm(gradient))
+        direction = gradient / norm if norm > 0 else np.ones(channels) / np.sqrt(channels)
+        direction = direction.astype(np.float32)
+
+        def fraction_at(shift: float) -> float:
+            return fraction_of(np.float32(shift) * direction)
+
         measured = {float(s): fraction_at(float(s)) for s in SHIFTS}
         for side in (-1.0, 1.0):  # extend while the end still moves
             while True:
@@ -194,19 +231,20 @@ def calibrate_control(
         shape=tuple(int(n) for n in shape),
         samples=int(samples),
         precision=precision,
+        direction=tuple(float(v) for v in direction),
     )
 
 
 class _Shift:
-    """Adds a constant to every noise channel (a class, so that it can be sent to workers)."""
+    """Adds ``shift · vector`` to the noise channels (a class, so that it can be sent to workers)."""
 
-    def __init__(self, shift: float):
-        self.shift = np.float32(shift)
+    def __init__(self, shift: float, vector):
+        self.offset = (np.float32(shift) * np.asarray(vector, dtype=np.float32))[:, None, None, None]
 
     def __call__(self, noise: np.ndarray, origin) -> np.ndarray:
-        return noise + self.shift
+        return noise + self.offset
 
 
-def shift_transform(shift: float):
-    """The noise transform adding ``shift`` to every channel (uniform continuous control)."""
-    return _Shift(shift)
+def shift_transform(shift: float, vector):
+    """The noise transform adding ``shift`` times ``vector`` (one value per channel) to the noise."""
+    return _Shift(shift, vector)

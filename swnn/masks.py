@@ -299,9 +299,11 @@ class MaskTransform:
     mode : {"multiply", "offset"}
     shift : callable, optional
         With ``offset``: fraction array -> noise shift array (the inverse of the model's control map).
+    direction : sequence of float, optional
+        With ``offset``: the shift of each noise channel per unit of shift (default: 1 on every channel).
     """
 
-    def __init__(self, mask: Mask, *, halo: int, mode: str = "multiply", shift=None):
+    def __init__(self, mask: Mask, *, halo: int, mode: str = "multiply", shift=None, direction=None):
         if mode not in MASK_MODES:
             raise ValueError(f"mask_mode must be one of {', '.join(MASK_MODES)}; received {mode!r}")
         if mode == "multiply" and not (0.0 <= mask.low and mask.high <= 1.0):
@@ -312,9 +314,13 @@ class MaskTransform:
         if mode == "offset" and shift is None:
             raise ValueError("mask_mode='offset' needs the model's control map (the shift for each fraction)")
         self.mask, self.halo, self.mode, self.shift = mask, int(halo), mode, shift
+        self.direction = None if direction is None else np.asarray(direction, dtype=np.float32)
 
     def __call__(self, noise: np.ndarray, origin: tuple[int, int, int]) -> np.ndarray:
         values = self.mask.block(origin, noise.shape[1:], self.halo)
         if self.mode == "multiply":
             return noise * values[None]
-        return noise + self.shift(values).astype(np.float32)[None]
+        shift = self.shift(values).astype(np.float32)[None]
+        if self.direction is None:
+            return noise + shift
+        return noise + shift * self.direction[:, None, None, None]
