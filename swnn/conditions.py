@@ -78,7 +78,6 @@ def noise_control(
     progress=False,
 ):
     """The noise transforms for a requested fraction, fraction profile or mask, and their provenance."""
-    from swnn.continuous import shift_transform
     from swnn.masks import MASK_MODES, MaskTransform, parse_mask
 
     given = [
@@ -109,15 +108,13 @@ def noise_control(
         control_map = calibrate_control(model, device=device, progress=progress)
     if fraction is not None:
         shift = float(control_map.shift_for(fraction))
-        transform = shift_transform(shift, control_map.vector(model.network.noise_channels))
+        transform = control_map.transform(fraction, model.network.noise_channels)
         return [transform], {**record, "noise_shift": shift}
     if mask_mode == "offset":
         control_map.shift_for([mask.low, mask.high])  # a clear error when the mask asks for the unreachable
     if mask_mode == "offset":
-        direction = control_map.vector(model.network.noise_channels)
-        transform = MaskTransform(
-            mask, halo=model.network.halo, mode="offset", shift=control_map.shift_for, direction=direction
-        )
+        offset = control_map.field_offset(model.network.noise_channels)
+        transform = MaskTransform(mask, halo=model.network.halo, mode="offset", shift=offset)
     else:
         transform = MaskTransform(mask, halo=model.network.halo, mode="multiply")
     return [transform], record

@@ -2,17 +2,19 @@
 (paper Fig. 12), and its inverse.
 
 Shifting the mean of the noise moves the fraction of the controlled phase that a trained network generates,
-but the noise channels act differently, and in a trained network often against each other (on a model of M3,
-+1 on channel 1 lowered the fraction from 0.41 to 0.16 while +1 on channel 2 raised it to 0.42; shifting all
-three together moved it only between 0.17 and 0.43 over ±3). The shift is therefore made along a *direction*
-of the channel space: the gradient of the fraction with respect to each channel's mean, measured by central
-differences of ±0.5 at the calibration, normalised to unit length. The map s -> fraction along it is
-measured once per model (:func:`calibrate_control`, at the end of
-``swnn train``, or at the first request of a fraction from a model saved without it), on the same noise for
-every s (common random numbers, so the measured curve is smooth), and stored in the model's metadata as a
-:class:`ControlMap`. Only the stretch around s = 0 on which the fraction is strictly monotonic is kept; the
-fractions it spans are the reachable range. Its inverse gives the shift for a requested fraction, uniform
-(``fraction``) or per voxel (a fraction profile or an ``offset`` mask, :mod:`swnn.masks`).
+but the noise channels act differently, often against each other, and not always monotonically: on a model of
+M3, +1 on channel 1 lowered the fraction from 0.41 to 0.16 while +1 on channel 2 raised it to 0.42, shifting
+all three together moved it only between 0.17 and 0.43 over ±3, and along the gradient at 0 it fell to 0.02
+one way but dipped before rising the other. The shift is therefore made along two rays of the channel space,
+one that raises the fraction and one that lowers it, each chosen among the channel axes and the diagonal
+(both signs) as the one whose fraction moves furthest monotonically on a coarse search. The control path is
+s · up for s > 0 and |s| · down for s < 0; the map s -> fraction along it is measured once per model
+(:func:`calibrate_control`, at the end of ``swnn train``, or at the first request of a fraction from a model
+saved without it), on the same noise for every s (common random numbers, so the measured curve is smooth),
+and stored in the model's metadata as a :class:`ControlMap`. Only the stretch around s = 0 on which the
+fraction is strictly monotonic is kept; the fractions it spans are the reachable range. Its inverse gives the
+shift for a requested fraction, uniform (``fraction``) or per voxel (a fraction profile or an ``offset`` mask,
+:mod:`swnn.masks`).
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ __all__ = ["CALIBRATION_SEED", "ControlMap", "calibrate_control", "shift_transfo
 CALIBRATION_SEED = 2**31 - 7
 """Seed of the calibration noise: a field no user seed of ordinary size draws."""
 
-SHIFTS = tuple(np.round(np.arange(-1.2, 1.2001, 0.1), 10))
-"""The noise-mean shifts measured first; the grid is extended in steps of 0.3 up to ±3 while the fraction is
-still moving at its ends."""
+RAY = tuple(np.round(np.arange(0.1, 3.0001, 0.1), 10))
+"""Shifts measured along each ray (stopped early once the fraction has stopped moving)."""
+SEARCH = (0.5, 1.0, 1.5, 2.0, 3.0)
+"""Shifts of the coarse search for the rays."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,10 @@ class ControlMap:
     samples : int
     precision : str
         The precision it was measured at (``fp32`` or ``bf16``).
-    direction : tuple of float or None
-        Unit vector over the noise channels along which the mean is shifted; None shifts every channel by s.
+    direction, direction_down : tuple of float or None
+        Unit vectors over the noise channels: the shift is s · direction for s >= 0 and |s| · direction_down
+        for s < 0 (``direction_down`` None: s · direction on both sides; ``direction`` None: every channel
+        by s).
     """
 
     shifts: tuple[float, ...]
@@ -60,6 +65,7 @@ class ControlMap:
     samples: int = 4
     precision: str = "fp32"
     direction: tuple[float, ...] | None = None
+    direction_down: tuple[float, ...] | None = None
 
     @property
     def reachable(self) -> tuple[float, float]:
@@ -100,22 +106,49 @@ class ControlMap:
             shape=tuple(int(n) for n in data.get("shape", (64, 64, 64))),
             samples=int(data.get("samples", 4)),
             precision=str(data.get("precision", "fp32")),
-            direction=None if data.get("direction") is None else tuple(float(v) for v in data["direction"]),
+            direction=_vector(data.get("direction")),
+            direction_down=_vector(data.get("direction_down")),
         )
 
-    def vector(self, channels: int) -> np.ndarray:
-        """The shift of each noise channel per unit of s, float32 (channels,)."""
-        if self.direction is None:
-            return np.ones(channels, dtype=np.float32)
-        if len(self.direction) != channels:
-            raise ValueError(
-                f"control map direction has {len(self.direction)} channels; the model has {channels}"
-            )
-        return np.asarray(self.direction, dtype=np.float32)
+    def _rays(self, channels: int) -> tuple[np.ndarray, np.ndarray]:
+        up = np.ones(channels) if self.direction is None else np.asarray(self.direction)
+        down = -up if self.direction_down is None else np.asarray(self.direction_down)
+        if len(up) != channels or len(down) != channels:
+            raise ValueError(f"control map directions have {len(up)} channels; the model has {channels}")
+        return up.astype(np.float32), down.astype(np.float32)
+
+    def offset(self, shift, channels: int) -> np.ndarray:
+        """The noise offset of each channel for ``shift`` (a number or an array): (channels, *shape) float32."""
+        shift = np.asarray(shift, dtype=np.float32)
+        up, down = self._rays(channels)
+        expand = (slice(None),) + (None,) * shift.ndim
+        return up[expand] * np.maximum(shift, 0)[None] + down[expand] * np.maximum(-shift, 0)[None]
 
     def transform(self, fraction: float, channels: int):
         """The noise transform that generates ``fraction`` (uniform continuous control)."""
-        return shift_transform(float(self.shift_for(fraction)), self.vector(channels))
+        return _Offset(self.offset(self.shift_for(fraction), channels))
+
+    def field_offset(self, channels: int):
+        """fraction array -> noise offsets (channels, *shape): the per-voxel shift of ``offset`` masks."""
+        return _FieldOffset(self, channels)
+
+
+class _Offset:
+    """Adds a constant offset per noise channel (a class, so that it can be sent to workers)."""
+
+    def __init__(self, offset: np.ndarray):
+        self.offset = np.asarray(offset, dtype=np.float32).reshape(-1, 1, 1, 1)
+
+    def __call__(self, noise: np.ndarray, origin) -> np.ndarray:
+        return noise + self.offset
+
+
+class _FieldOffset:
+    def __init__(self, control_map: ControlMap, channels: int):
+        self.control_map, self.channels = control_map, channels
+
+    def __call__(self, fractions: np.ndarray) -> np.ndarray:
+        return self.control_map.offset(self.control_map.shift_for(fractions), self.channels)
 
 
 def monotonic_stretch(shifts: Sequence[float], fractions: Sequence[float]) -> tuple[int, int]:
@@ -177,8 +210,8 @@ def calibrate_control(
 
     channels = model.network.noise_channels
 
-    def fraction_of(vector: np.ndarray) -> float:
-        transform = shift_transform(1.0, vector)
+    def fraction_of(offset: np.ndarray, shape=shape, samples=samples) -> float:
+        transform = _Offset(offset)
         total = 0.0
         for sample in range(samples):
             volume = generate(
@@ -189,30 +222,27 @@ def calibrate_control(
             bar.update(1)
         return total / samples
 
+    search_shape = tuple(min(48, n) for n in shape)
+    candidates = [np.eye(channels, dtype=np.float32)[k] * sign for k in range(channels) for sign in (1, -1)]
+    candidates += [np.full(channels, sign / np.sqrt(channels), np.float32) for sign in (1, -1)]
     try:
-        gradient = np.zeros(channels)
-        for k in range(channels):
-            step = np.zeros(channels, dtype=np.float32)
-            step[k] = 0.5
-            gradient[k] = fraction_of(step) - fraction_of(-step)
-        norm = float(np.linalg.norm(gradient))
-        direction = gradient / norm if norm > 0 else np.ones(channels) / np.sqrt(channels)
-        direction = direction.astype(np.float32)
-
-        def fraction_at(shift: float) -> float:
-            return fraction_of(np.float32(shift) * direction)
-
-        measured = {float(s): fraction_at(float(s)) for s in SHIFTS}
-        for side in (-1.0, 1.0):  # extend while the end still moves
-            while True:
-                ordered = sorted(measured)
-                end = ordered[0] if side < 0 else ordered[-1]
-                before = ordered[1] if side < 0 else ordered[-2]
-                value = measured[end]
-                if abs(end) >= 3.0 or value in (0.0, 1.0) or abs(value - measured[before]) < 1e-4:
+        base = fraction_of(np.zeros(channels), search_shape, 2)
+        reach = []  # per candidate: the highest and lowest fraction of its leading monotonic run
+        for vector in candidates:
+            values = [base] + [fraction_of(s * vector, search_shape, 2) for s in SEARCH]
+            reach.append((_run_end(values, +1), _run_end(values, -1)))
+        up = candidates[int(np.argmax([r[0] for r in reach]))]
+        down = candidates[int(np.argmin([r[1] for r in reach]))]
+        measured = {0.0: fraction_of(np.zeros(channels))}
+        for sign, vector in ((1.0, up), (-1.0, down)):
+            last, still = measured[0.0], 0
+            for s in RAY:
+                value = measured[sign * s] = fraction_of(np.float32(s) * vector)
+                moved = (value - last) * sign > 1e-4
+                still = 0 if moved else still + 1
+                last = value
+                if still >= 3 or value in (0.0, 1.0):
                     break
-                nxt = round(end + 0.3 * side, 10)
-                measured[nxt] = fraction_at(nxt)
     finally:
         if bar is not None:
             bar.close()
@@ -231,20 +261,25 @@ def calibrate_control(
         shape=tuple(int(n) for n in shape),
         samples=int(samples),
         precision=precision,
-        direction=tuple(float(v) for v in direction),
+        direction=tuple(float(v) for v in up),
+        direction_down=tuple(float(v) for v in down),
     )
 
 
-class _Shift:
-    """Adds ``shift · vector`` to the noise channels (a class, so that it can be sent to workers)."""
+def _run_end(values: Sequence[float], sign: int) -> float:
+    """The last value of the leading run of ``values`` that moves strictly in the direction ``sign``."""
+    end = values[0]
+    for value in values[1:]:
+        if (value - end) * sign <= 0:
+            break
+        end = value
+    return end
 
-    def __init__(self, shift: float, vector):
-        self.offset = (np.float32(shift) * np.asarray(vector, dtype=np.float32))[:, None, None, None]
 
-    def __call__(self, noise: np.ndarray, origin) -> np.ndarray:
-        return noise + self.offset
+def _vector(values) -> tuple[float, ...] | None:
+    return None if values is None else tuple(float(v) for v in values)
 
 
 def shift_transform(shift: float, vector):
     """The noise transform adding ``shift`` times ``vector`` (one value per channel) to the noise."""
-    return _Shift(shift, vector)
+    return _Offset(np.float32(shift) * np.asarray(vector, dtype=np.float32))

@@ -298,12 +298,11 @@ class MaskTransform:
         The network's l_a: input voxel p takes the mask of output voxel p − halo.
     mode : {"multiply", "offset"}
     shift : callable, optional
-        With ``offset``: fraction array -> noise shift array (the inverse of the model's control map).
-    direction : sequence of float, optional
-        With ``offset``: the shift of each noise channel per unit of shift (default: 1 on every channel).
+        With ``offset``: fraction array (Z, Y, X) -> noise offsets, (Z, Y, X) for every channel alike or
+        (channels, Z, Y, X) (:meth:`swnn.continuous.ControlMap.field_offset`).
     """
 
-    def __init__(self, mask: Mask, *, halo: int, mode: str = "multiply", shift=None, direction=None):
+    def __init__(self, mask: Mask, *, halo: int, mode: str = "multiply", shift=None):
         if mode not in MASK_MODES:
             raise ValueError(f"mask_mode must be one of {', '.join(MASK_MODES)}; received {mode!r}")
         if mode == "multiply" and not (0.0 <= mask.low and mask.high <= 1.0):
@@ -314,13 +313,10 @@ class MaskTransform:
         if mode == "offset" and shift is None:
             raise ValueError("mask_mode='offset' needs the model's control map (the shift for each fraction)")
         self.mask, self.halo, self.mode, self.shift = mask, int(halo), mode, shift
-        self.direction = None if direction is None else np.asarray(direction, dtype=np.float32)
 
     def __call__(self, noise: np.ndarray, origin: tuple[int, int, int]) -> np.ndarray:
         values = self.mask.block(origin, noise.shape[1:], self.halo)
         if self.mode == "multiply":
             return noise * values[None]
-        shift = self.shift(values).astype(np.float32)[None]
-        if self.direction is None:
-            return noise + shift
-        return noise + shift * self.direction[:, None, None, None]
+        offset = np.asarray(self.shift(values), dtype=np.float32)
+        return noise + (offset if offset.ndim == 4 else offset[None])

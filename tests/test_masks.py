@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import swnn
-from swnn.continuous import ControlMap, calibrate_control, monotonic_stretch, shift_transform
+from swnn.continuous import ControlMap, calibrate_control, monotonic_stretch
 from swnn.generation import GenerationSettings, generate
 from swnn.masks import MaskTransform, mask_from_array, parse_mask
 from swnn.model import NoiseSpec, TrainedModel
@@ -106,7 +106,7 @@ def test_masked_chunked_generation_equals_masked_whole_generation(n_phases, mode
     model = _model(n_phases=n_phases)
     shape = (13, 20, 11)
     mask = parse_mask(spec, shape)
-    shift = LINEAR_MAP.shift_for if mode == "offset" else None
+    shift = LINEAR_MAP.field_offset(model.network.noise_channels) if mode == "offset" else None
     transforms = [MaskTransform(mask, halo=model.network.halo, mode=mode, shift=shift)]
 
     def run(block):
@@ -149,6 +149,10 @@ def test_control_map_inverse_and_reachable_range():
     with pytest.raises(ValueError, match=r"0.95 .* outside the range this model reaches .* 0.1000..0.9000"):
         LINEAR_MAP.shift_for(0.95)
     assert ControlMap.from_dict(json.loads(json.dumps(LINEAR_MAP.to_dict()))) == LINEAR_MAP
+    # the offset of each channel: s · up for s > 0, |s| · down for s < 0 (here up = 1, down = −1: linear)
+    two_rays = ControlMap(LINEAR_MAP.shifts, LINEAR_MAP.fractions, 1, direction=(1, 0), direction_down=(0, 1))
+    np.testing.assert_allclose(two_rays.offset([-2.0, 0.0, 3.0], 2), [[0, 0, 3], [2, 0, 0]])
+    np.testing.assert_allclose(LINEAR_MAP.offset([-2.0, 3.0], 2), [[-2, 3], [-2, 3]])
 
 
 @pytest.fixture(scope="module")
@@ -162,8 +166,9 @@ def calibrated():
 def test_calibrated_map_is_strictly_monotonic_and_reproduces_its_fractions(calibrated):
     model, control_map = calibrated
     fractions = np.asarray(control_map.fractions)
-    # the shift runs along the unit gradient of the fraction over the channels' means: the fraction rises
+    # the shift runs along two unit rays of the channel space, the fraction rising with the signed shift
     assert np.linalg.norm(control_map.direction) == pytest.approx(1.0, abs=1e-6)
+    assert np.linalg.norm(control_map.direction_down) == pytest.approx(1.0, abs=1e-6)
     assert (np.diff(fractions) > 0).all()
     assert 0.0 in control_map.shifts  # the stretch holds shift 0
     low, high = control_map.reachable
@@ -171,7 +176,7 @@ def test_calibrated_map_is_strictly_monotonic_and_reproduces_its_fractions(calib
     # at a calibration shift, the same noise (seed, samples) gives back the recorded fraction exactly
     i = len(fractions) // 2
     settings = GenerationSettings(block=24, seed=2**31 - 7, precision="fp32")
-    transforms = [shift_transform(control_map.shifts[i], control_map.vector(model.network.noise_channels))]
+    transforms = [control_map.transform(control_map.fractions[i], model.network.noise_channels)]
     measured = np.mean(
         [
             np.mean(
