@@ -51,7 +51,9 @@ def main(argv=None) -> None:
             if args.iterations is not None:
                 options = {**options, "iterations": args.iterations}
             start = time.perf_counter()
-            models[name] = swnn.train(reference, profile=args.profile, seed=0, device=args.device, **options)
+            models[name] = swnn.train(
+                reference, profile=args.profile, seed=0, device=args.device, control_map=False, **options
+            )
             meta = models[name].metadata
             record_line(out, kind="train", model=name, seconds=round(time.perf_counter() - start, 1),
                     n_phases=meta.n_phases, reference=meta.reference.name,

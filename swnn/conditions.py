@@ -113,8 +113,8 @@ def noise_control(
     if mask_mode == "offset":
         control_map.shift_for([mask.low, mask.high])  # a clear error when the mask asks for the unreachable
     if mask_mode == "offset":
-        offset = control_map.field_offset(model.network.noise_channels)
-        transform = MaskTransform(mask, halo=model.network.halo, mode="offset", shift=offset)
+        control = control_map.field_transform(model.network.noise_channels)
+        transform = MaskTransform(mask, halo=model.network.halo, mode="offset", shift=control)
     else:
         transform = MaskTransform(mask, halo=model.network.halo, mode="multiply")
     return [transform], record

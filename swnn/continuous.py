@@ -7,7 +7,8 @@ M3, +1 on channel 1 lowered the fraction from 0.41 to 0.16 while +1 on channel 2
 all three together moved it only between 0.17 and 0.43 over ±3, and along the gradient at 0 it fell to 0.02
 one way but dipped before rising the other. The shift is therefore made along two rays of the channel space,
 one that raises the fraction and one that lowers it, each chosen among the channel axes and the diagonal
-(both signs) as the one whose fraction moves furthest monotonically on a coarse search. The control path is
+(both signs) and a scaling of the noise (x · (1 + s) or x / (1 + s)) as the one whose fraction moves
+furthest monotonically on a coarse search (on that model of M3, scaling raised it steadily to 0.52 at × 2). The control path is
 s · up for s > 0 and |s| · down for s < 0; the map s -> fraction along it is measured once per model
 (:func:`calibrate_control`, at the end of ``swnn train``, or at the first request of a fraction from a model
 saved without it), on the same noise for every s (common random numbers, so the measured curve is smooth),
@@ -24,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["CALIBRATION_SEED", "ControlMap", "calibrate_control", "shift_transform"]
+__all__ = ["CALIBRATION_SEED", "ControlMap", "calibrate_control", "ray_affine", "shift_transform"]
 
 CALIBRATION_SEED = 2**31 - 7
 """Seed of the calibration noise: a field no user seed of ordinary size draws."""
@@ -52,10 +53,10 @@ class ControlMap:
     samples : int
     precision : str
         The precision it was measured at (``fp32`` or ``bf16``).
-    direction, direction_down : tuple of float or None
-        Unit vectors over the noise channels: the shift is s · direction for s >= 0 and |s| · direction_down
-        for s < 0 (``direction_down`` None: s · direction on both sides; ``direction`` None: every channel
-        by s).
+    direction, direction_down : tuple of float, str or None
+        The rays of the control path for s >= 0 and s < 0 (:func:`ray_affine`): a unit vector over the noise
+        channels (shift the means), ``"scale+"`` or ``"scale-"`` (scale the noise). ``direction_down`` None:
+        the same ray continued (s · direction); ``direction`` None: every channel shifted by s.
     """
 
     shifts: tuple[float, ...]
@@ -64,8 +65,8 @@ class ControlMap:
     shape: tuple[int, int, int] = (64, 64, 64)
     samples: int = 4
     precision: str = "fp32"
-    direction: tuple[float, ...] | None = None
-    direction_down: tuple[float, ...] | None = None
+    direction: tuple[float, ...] | str | None = None
+    direction_down: tuple[float, ...] | str | None = None
 
     @property
     def reachable(self) -> tuple[float, float]:
@@ -110,45 +111,70 @@ class ControlMap:
             direction_down=_vector(data.get("direction_down")),
         )
 
-    def _rays(self, channels: int) -> tuple[np.ndarray, np.ndarray]:
-        up = np.ones(channels) if self.direction is None else np.asarray(self.direction)
-        down = -up if self.direction_down is None else np.asarray(self.direction_down)
-        if len(up) != channels or len(down) != channels:
-            raise ValueError(f"control map directions have {len(up)} channels; the model has {channels}")
-        return up.astype(np.float32), down.astype(np.float32)
-
-    def offset(self, shift, channels: int) -> np.ndarray:
-        """The noise offset of each channel for ``shift`` (a number or an array): (channels, *shape) float32."""
+    def affine(self, shift, channels: int) -> tuple[np.ndarray, np.ndarray]:
+        """The noise transform x -> scale · x + offset for ``shift`` (a number or an array): ``scale`` of the
+        shift's shape and ``offset`` (channels, *shape), float32 (see :func:`ray_affine`)."""
         shift = np.asarray(shift, dtype=np.float32)
-        up, down = self._rays(channels)
-        expand = (slice(None),) + (None,) * shift.ndim
-        return up[expand] * np.maximum(shift, 0)[None] + down[expand] * np.maximum(-shift, 0)[None]
+        up = "diagonal" if self.direction is None else self.direction
+        down = (
+            ("diagonal-" if self.direction is None else up)
+            if self.direction_down is None
+            else self.direction_down
+        )
+        scale_up, offset_up = ray_affine(up, np.maximum(shift, 0), channels)
+        scale_down, offset_down = ray_affine(down, np.maximum(-shift, 0), channels)
+        return scale_up * scale_down, offset_up + offset_down
 
     def transform(self, fraction: float, channels: int):
         """The noise transform that generates ``fraction`` (uniform continuous control)."""
-        return _Offset(self.offset(self.shift_for(fraction), channels))
+        return _Affine(*self.affine(self.shift_for(fraction), channels))
 
-    def field_offset(self, channels: int):
-        """fraction array -> noise offsets (channels, *shape): the per-voxel shift of ``offset`` masks."""
-        return _FieldOffset(self, channels)
+    def field_transform(self, channels: int):
+        """fraction array (Z, Y, X) -> (scale, offset) of the noise there: the per-voxel control of
+        ``offset`` masks and fraction profiles."""
+        return _FieldAffine(self, channels)
 
 
-class _Offset:
-    """Adds a constant offset per noise channel (a class, so that it can be sent to workers)."""
+def ray_affine(ray, magnitude, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, offset) of the noise at ``magnitude`` >= 0 (a number or an array) along ``ray``: a vector over
+    the channels (x + magnitude · vector), ``"scale+"`` (x · (1 + magnitude)), ``"scale-"`` (x / (1 +
+    magnitude)), or ``"diagonal"`` / ``"diagonal-"`` (every channel by ±magnitude)."""
+    magnitude = np.asarray(magnitude, dtype=np.float32)
+    scale = np.ones_like(magnitude)
+    offset = np.zeros((channels, *magnitude.shape), dtype=np.float32)
+    expand = (slice(None),) + (None,) * magnitude.ndim
+    if isinstance(ray, str):
+        if ray == "scale+":
+            return 1 + magnitude, offset
+        if ray == "scale-":
+            return 1 / (1 + magnitude), offset
+        if ray not in ("diagonal", "diagonal-"):
+            raise ValueError(f"unknown control ray {ray!r}")
+        vector = np.full(channels, 1.0 if ray == "diagonal" else -1.0, np.float32)
+    else:
+        vector = np.asarray(ray, dtype=np.float32)
+        if vector.shape != (channels,):
+            raise ValueError(f"control ray {tuple(ray)} has {vector.size} channels; the model has {channels}")
+    return scale, offset + vector[expand] * magnitude[None]
 
-    def __init__(self, offset: np.ndarray):
+
+class _Affine:
+    """x -> scale · x + offset per noise channel (a class, so that it can be sent to workers)."""
+
+    def __init__(self, scale, offset: np.ndarray):
+        self.scale = np.float32(scale)
         self.offset = np.asarray(offset, dtype=np.float32).reshape(-1, 1, 1, 1)
 
     def __call__(self, noise: np.ndarray, origin) -> np.ndarray:
-        return noise + self.offset
+        return noise * self.scale + self.offset
 
 
-class _FieldOffset:
+class _FieldAffine:
     def __init__(self, control_map: ControlMap, channels: int):
         self.control_map, self.channels = control_map, channels
 
-    def __call__(self, fractions: np.ndarray) -> np.ndarray:
-        return self.control_map.offset(self.control_map.shift_for(fractions), self.channels)
+    def __call__(self, fractions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.control_map.affine(self.control_map.shift_for(fractions), self.channels)
 
 
 def monotonic_stretch(shifts: Sequence[float], fractions: Sequence[float]) -> tuple[int, int]:
@@ -210,8 +236,8 @@ def calibrate_control(
 
     channels = model.network.noise_channels
 
-    def fraction_of(offset: np.ndarray, shape=shape, samples=samples) -> float:
-        transform = _Offset(offset)
+    def fraction_of(ray, magnitude: float, shape=shape, samples=samples) -> float:
+        transform = _Affine(*ray_affine(ray, magnitude, channels))
         total = 0.0
         for sample in range(samples):
             volume = generate(
@@ -223,21 +249,23 @@ def calibrate_control(
         return total / samples
 
     search_shape = tuple(min(48, n) for n in shape)
-    candidates = [np.eye(channels, dtype=np.float32)[k] * sign for k in range(channels) for sign in (1, -1)]
-    candidates += [np.full(channels, sign / np.sqrt(channels), np.float32) for sign in (1, -1)]
+    candidates = [
+        tuple(float(v) for v in np.eye(channels)[k] * sign) for k in range(channels) for sign in (1, -1)
+    ]
+    candidates += ["diagonal", "diagonal-", "scale+", "scale-"]
     try:
-        base = fraction_of(np.zeros(channels), search_shape, 2)
+        base = fraction_of("scale+", 0.0, search_shape, 2)
         reach = []  # per candidate: the highest and lowest fraction of its leading monotonic run
-        for vector in candidates:
-            values = [base] + [fraction_of(s * vector, search_shape, 2) for s in SEARCH]
+        for ray in candidates:
+            values = [base] + [fraction_of(ray, s, search_shape, 2) for s in SEARCH]
             reach.append((_run_end(values, +1), _run_end(values, -1)))
         up = candidates[int(np.argmax([r[0] for r in reach]))]
         down = candidates[int(np.argmin([r[1] for r in reach]))]
-        measured = {0.0: fraction_of(np.zeros(channels))}
-        for sign, vector in ((1.0, up), (-1.0, down)):
+        measured = {0.0: fraction_of("scale+", 0.0)}
+        for sign, ray in ((1.0, up), (-1.0, down)):
             last, still = measured[0.0], 0
             for s in RAY:
-                value = measured[sign * s] = fraction_of(np.float32(s) * vector)
+                value = measured[sign * s] = fraction_of(ray, s)
                 moved = (value - last) * sign > 1e-4
                 still = 0 if moved else still + 1
                 last = value
@@ -261,8 +289,8 @@ def calibrate_control(
         shape=tuple(int(n) for n in shape),
         samples=int(samples),
         precision=precision,
-        direction=tuple(float(v) for v in up),
-        direction_down=tuple(float(v) for v in down),
+        direction=up,
+        direction_down=down,
     )
 
 
@@ -276,10 +304,12 @@ def _run_end(values: Sequence[float], sign: int) -> float:
     return end
 
 
-def _vector(values) -> tuple[float, ...] | None:
-    return None if values is None else tuple(float(v) for v in values)
+def _vector(values) -> tuple[float, ...] | str | None:
+    if values is None or isinstance(values, str):
+        return values
+    return tuple(float(v) for v in values)
 
 
 def shift_transform(shift: float, vector):
     """The noise transform adding ``shift`` times ``vector`` (one value per channel) to the noise."""
-    return _Offset(np.float32(shift) * np.asarray(vector, dtype=np.float32))
+    return _Affine(1.0, np.float32(shift) * np.asarray(vector, dtype=np.float32))

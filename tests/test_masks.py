@@ -106,7 +106,7 @@ def test_masked_chunked_generation_equals_masked_whole_generation(n_phases, mode
     model = _model(n_phases=n_phases)
     shape = (13, 20, 11)
     mask = parse_mask(spec, shape)
-    shift = LINEAR_MAP.field_offset(model.network.noise_channels) if mode == "offset" else None
+    shift = LINEAR_MAP.field_transform(model.network.noise_channels) if mode == "offset" else None
     transforms = [MaskTransform(mask, halo=model.network.halo, mode=mode, shift=shift)]
 
     def run(block):
@@ -151,8 +151,16 @@ def test_control_map_inverse_and_reachable_range():
     assert ControlMap.from_dict(json.loads(json.dumps(LINEAR_MAP.to_dict()))) == LINEAR_MAP
     # the offset of each channel: s · up for s > 0, |s| · down for s < 0 (here up = 1, down = −1: linear)
     two_rays = ControlMap(LINEAR_MAP.shifts, LINEAR_MAP.fractions, 1, direction=(1, 0), direction_down=(0, 1))
-    np.testing.assert_allclose(two_rays.offset([-2.0, 0.0, 3.0], 2), [[0, 0, 3], [2, 0, 0]])
-    np.testing.assert_allclose(LINEAR_MAP.offset([-2.0, 3.0], 2), [[-2, 3], [-2, 3]])
+    scale, offset = two_rays.affine([-2.0, 0.0, 3.0], 2)
+    np.testing.assert_allclose(scale, 1) and np.testing.assert_allclose(offset, [[0, 0, 3], [2, 0, 0]])
+    np.testing.assert_allclose(LINEAR_MAP.affine([-2.0, 3.0], 2)[1], [[-2, 3], [-2, 3]])
+    # a scaling ray: x (1 + s) above 0, x / (1 + |s|) below
+    scaled = ControlMap(
+        LINEAR_MAP.shifts, LINEAR_MAP.fractions, 1, direction="scale+", direction_down="scale-"
+    )
+    scale, offset = scaled.affine([-1.0, 0.0, 0.5], 3)
+    np.testing.assert_allclose(scale, [0.5, 1.0, 1.5]) and np.testing.assert_allclose(offset, 0)
+    assert ControlMap.from_dict(json.loads(json.dumps(scaled.to_dict()))) == scaled
 
 
 @pytest.fixture(scope="module")
@@ -166,9 +174,12 @@ def calibrated():
 def test_calibrated_map_is_strictly_monotonic_and_reproduces_its_fractions(calibrated):
     model, control_map = calibrated
     fractions = np.asarray(control_map.fractions)
-    # the shift runs along two unit rays of the channel space, the fraction rising with the signed shift
-    assert np.linalg.norm(control_map.direction) == pytest.approx(1.0, abs=1e-6)
-    assert np.linalg.norm(control_map.direction_down) == pytest.approx(1.0, abs=1e-6)
+    # the path runs along two rays (unit vectors of the channel space, the diagonal or a scaling), the
+    # fraction rising with the signed shift
+    for ray in (control_map.direction, control_map.direction_down):
+        assert ray in ("diagonal", "diagonal-", "scale+", "scale-") or np.linalg.norm(ray) == pytest.approx(
+            1.0
+        )
     assert (np.diff(fractions) > 0).all()
     assert 0.0 in control_map.shifts  # the stretch holds shift 0
     low, high = control_map.reachable
