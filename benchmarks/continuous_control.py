@@ -60,7 +60,8 @@ def main(argv=None) -> None:
             record_line(out, kind="calibrate", seconds=round(time.perf_counter() - start, 1))
         low, high = control_map.reachable
         record_line(out, kind="map", reachable=[low, high], shifts=control_map.shifts, fractions=control_map.fractions,
-                phase=control_map.phase, precision=control_map.precision, direction=control_map.direction)  # fmt: skip
+                phase=control_map.phase, precision=control_map.precision, direction=control_map.direction,
+                direction_down=control_map.direction_down)  # fmt: skip
         # five fractions between the reachable extremes, kept away from the flat ends of the map
         inner_low, inner_high = max(low, 0.05), min(high, 0.95)
         phase = control_map.phase
