@@ -2,6 +2,7 @@
 
 - ``sections-<run>.png``: reference and samples cut in three directions;
 - ``curves-<run>.png``: S2(r) and L(r) of reference and samples, with a zoom on r = 0 annotated with fractions;
+- ``profile-<run>.png``: for a fraction-profile condition, the fraction along the graded axis against the request;
 - ``properties.png``: effective conductivity and permeability per sample against the reference;
 - ``fields-<reference>.png``: temperature and velocity-magnitude slices of the reference and a sample;
 - ``control.png``: target against achieved fraction;
@@ -27,6 +28,7 @@ __all__ = [
     "fields_figure",
     "properties_figure",
     "render_all",
+    "profile_figure",
     "sections_figure",
     "timing_figure",
 ]
@@ -180,6 +182,51 @@ def sections_figure(run, study, path: Path, *, max_samples: int = 2) -> Figure:
         f"Central sections of the reference (its central crop of the samples' size, so that both are shown at "
         f"the same scale; φ of the whole reference) and of {len(samples)} sample(s), normal to each axis; phase "
         f"{phase} is {shown}. Lengths in {unit}.",
+    )
+
+
+def profile_figure(run, study, path: Path) -> Figure:
+    """The fraction along the graded axis of each sample of a fraction-profile condition, against the
+    requested line."""
+    plt = _pyplot()
+    axis, _, ends = str(dict(run.condition.generate)["fraction_profile"]).partition(":")
+    axis = int(axis)
+    low, high = (float(v) for v in ends.split(".."))
+    phase = run.reference.phase
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    profiles = []
+    for i, sample in enumerate(run.samples):
+        volume = np.load(sample.path, allow_pickle=False) == phase
+        profile = np.moveaxis(volume, axis, 0).reshape(volume.shape[axis], -1).mean(axis=1)
+        profiles.append(profile)
+        colour = _SAMPLE_COLOURS[i % len(_SAMPLE_COLOURS)]
+        ax.plot(
+            profile,
+            color=colour,
+            alpha=0.35,
+            linewidth=0.8,
+            label=f"sample {sample.index}" if i < 4 else None,
+        )
+    n = len(profiles[0]) if profiles else study.size
+    wanted = low + (high - low) * np.arange(n) / max(n - 1, 1)
+    if profiles:
+        ax.plot(np.mean(profiles, axis=0), color="black", linewidth=1.6, label=f"mean of {len(profiles)}")
+    ax.plot(wanted, color="#d62728", linestyle="--", linewidth=1.4, label="requested")
+    rmse = float(np.sqrt(np.mean((np.mean(profiles, axis=0) - wanted) ** 2))) if profiles else float("nan")
+    ax.set_xlabel(f"index along axis {axis} ({_AXIS_NAMES[axis]}), voxels")
+    ax.set_ylabel(f"fraction of phase {phase} per slice")
+    ax.set_title(f"{run.title}: fraction profile (RMSE of the mean {rmse:.4f})", fontsize=11)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+    return Figure(
+        path.name,
+        path,
+        "control",
+        f"Fraction profile — {run.title}",
+        f"Fraction of phase {phase} in each slice normal to axis {axis} of every sample (thin lines), their mean "
+        f"(black) and the requested linear profile {low:g} → {high:g} (dashed); RMSE of the mean against the "
+        f"request {rmse:.4f}.",
     )
 
 
@@ -555,6 +602,8 @@ def render_all(
     for run in runs:
         jobs.append((sections_figure, (run, study, folder / f"sections-{run.slug}.png")))
         jobs.append((curves_figure, (run, study, folder / f"curves-{run.slug}.png")))
+        if "fraction_profile" in dict(run.condition.generate):
+            jobs.append((profile_figure, (run, study, folder / f"profile-{run.slug}.png")))
     if physics:
         jobs.append((properties_figure, (runs, study, folder / "properties.png", tuple(physics))))
         shown = set()

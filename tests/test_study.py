@@ -391,6 +391,32 @@ def test_extending_a_study_runs_only_the_new_items(tiny, tmp_path, monkeypatch):
     assert len(pd.read_csv(copy / "metrics.csv").query("metric == 'fraction' and role == 'sample'")) == 4
 
 
+def test_a_generation_condition_reuses_the_stochastic_model(tiny, tmp_path, monkeypatch):
+    toml, output = tiny
+    copy = _copy_study(output, tmp_path)
+    mask = "band:0:0.25..0.75:1:0.3"
+    (tmp_path / "masked.toml").write_text(_study_text(extra_conditions=f', {{ mask = "{mask}" }}'))
+    calls = _count_calls(monkeypatch)
+    run_study(load_study(tmp_path / "masked.toml"), copy, progress=False, device="cpu")
+    assert calls == {"train": 0, "generate": 1}  # Y = G(X·M) from the image's stochastic model
+    metrics = pd.read_csv(copy / "metrics.csv")
+    assert f"mask={mask}" in set(metrics["condition"])
+    sidecars = [json.loads(p.read_text()) for p in (copy / "cache" / "samples").glob("*.npy.json")]
+    assert [s["mask"] for s in sidecars if "mask" in s] == [mask]
+
+
+def test_bad_generation_conditions_are_errors(tmp_path):
+    for table, message in (
+        ("{ fraction = 1.5 }", "fraction must be a number in"),
+        ('{ mask = "band:0:0.2..0.4", fraction = 0.3 }', "not a condition table"),
+        ('{ fraction_profile = "0:0.2..0.4", mask_mode = "offset" }', "mask_mode must be one of"),
+    ):
+        (tmp_path / "bad.toml").write_text(_study_text(extra_conditions=f", {table}"))
+        _write_references(tmp_path)
+        with pytest.raises(ValueError, match=message):
+            load_study(tmp_path / "bad.toml")
+
+
 def test_a_changed_solver_recomputes_only_its_results(tiny, tmp_path, monkeypatch):
     pytest.importorskip("physics.conductivity")
     _, output = tiny
@@ -514,3 +540,28 @@ def test_committed_baseline_covers_the_default_study():
         assert {"fraction_error", "s2_rmse", "lineal_path_rmse"} <= set(measures)
         reference = next(r for r in study.references if run.startswith(f"{r.name} / "))
         assert len(measures["fraction_error"]) == study.samples_of(reference)  # per-sample values
+
+
+def test_profile_figure_compares_the_slices_with_the_request(tmp_path):
+    from types import SimpleNamespace
+
+    from reports.figures import profile_figure
+    from reports.study.settings import Condition
+
+    # every slice along axis 2 holds exactly the requested fraction 0.25 + 0.5 i / 15 of 16 × 16 voxels
+    volume = np.zeros((16, 16, 16), np.uint8)
+    for i in range(16):
+        count = round((0.25 + 0.5 * i / 15) * 256)
+        volume.reshape(256, 16)[:count, i] = 1
+    np.save(tmp_path / "s.npy", volume)
+    run = SimpleNamespace(
+        condition=Condition(generate=(("fraction_profile", "2:0.25..0.75"),)),
+        reference=SimpleNamespace(phase=1),
+        samples=[SimpleNamespace(path=tmp_path / "s.npy", index=0)],
+        title="graded",
+    )
+    figure = profile_figure(run, SimpleNamespace(size=16), tmp_path / "p.png")
+    assert figure.path.is_file() and figure.group == "control"
+    # the slices hold round(f · 256) voxels: within half a voxel of 256, RMSE < 0.002
+    rmse = float(figure.caption.rsplit("request ", 1)[1].rstrip("."))
+    assert rmse < 0.002

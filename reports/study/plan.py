@@ -379,6 +379,8 @@ def build_plan(
                     "precision": generate_precision,
                     "code": tags["sample"],
                 }
+                if condition.generate:  # only then, so that other samples keep their keys
+                    settings["generate"] = dict(condition.generate)
                 key = _cache._key("sample", settings)
                 sample = SampleItem(
                     key=key,

@@ -57,9 +57,13 @@ class Condition:
     target_fraction : float or None
         η, the fraction of the study phase the control strategy aims at; None for stochastic reconstruction
         (the reference's own pattern distribution).
+    generate : tuple of (str, value)
+        Conditions on generation from the stochastic model (:mod:`swnn.conditions`): ``fraction`` (continuous
+        control), ``fraction_profile`` (``"AXIS:A..B"``), or ``mask`` with ``mask_mode``.
     """
 
     target_fraction: float | None = None
+    generate: tuple = ()
 
     @property
     def controlled(self) -> bool:
@@ -67,13 +71,26 @@ class Condition:
 
     @property
     def label(self) -> str:
-        """``stochastic`` or ``eta=0.3`` (the ``condition`` column of metrics.csv)."""
-        return "stochastic" if self.target_fraction is None else f"eta={self.target_fraction:g}"
+        """``stochastic``, ``eta=0.3``, ``fraction=0.3``, ``profile=2:0.25..0.55`` or ``mask=SPEC`` (the
+        ``condition`` column of metrics.csv)."""
+        if self.target_fraction is not None:
+            return f"eta={self.target_fraction:g}"
+        options = dict(self.generate)
+        if "fraction" in options:
+            return f"fraction={options['fraction']:g}"
+        if "fraction_profile" in options:
+            return f"profile={options['fraction_profile']}"
+        if "mask" in options:
+            mode = options.get("mask_mode", "multiply")
+            return f"mask={options['mask']}" + ("" if mode == "multiply" else f"({mode})")
+        return "stochastic"
 
     @property
     def title(self) -> str:
-        """Label for figures: ``stochastic`` or ``η = 0.3``."""
-        return "stochastic" if self.target_fraction is None else f"η = {self.target_fraction:g}"
+        """Label for figures: ``stochastic``, ``η = 0.3``, or the generation condition."""
+        if self.target_fraction is not None:
+            return f"η = {self.target_fraction:g}"
+        return self.label.replace("=", " ", 1) if self.generate else "stochastic"
 
 
 @dataclass(frozen=True)

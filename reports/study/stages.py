@@ -219,8 +219,20 @@ def generate_sample(
     if record is None or not (item.path.is_file() and sidecar_path(item.path).is_file()):
         model = (load_model or load_model_file)(item.model_path)
         t = time.perf_counter()
+        transforms, control = [], {}
+        if item.condition.generate:
+            from swnn.conditions import noise_control
+
+            transforms, control = noise_control(
+                model, (item.size,) * 3, device=device, **dict(item.condition.generate)
+            )
         volume = generation.generate(
-            model, (item.size,) * 3, settings=item.generation, sample=item.index, device=device
+            model,
+            (item.size,) * 3,
+            settings=item.generation,
+            sample=item.index,
+            device=device,
+            transforms=transforms,
         )
         seconds = time.perf_counter() - t
         metadata = generation.provenance(
@@ -230,6 +242,7 @@ def generate_sample(
             model_path=item.model_path,
             voxel_size=item.voxel_size,
         )
+        metadata.update(control)
         item.path.parent.mkdir(parents=True, exist_ok=True)
         write_volume(item.path, volume, metadata=metadata, force=True)
         record = cache.put("samples", item.key, {"settings": item.settings, "seconds": seconds})

@@ -162,6 +162,35 @@ def _physics_samples(problems: _Problems, value) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(out))
 
 
+_GENERATE_KEYS = ("fraction", "fraction_profile", "mask", "mask_mode")
+
+
+def _generation_condition(problems: _Problems, table: dict, where: str) -> Condition | None:
+    """A table of generation conditions: {fraction = F}, {fraction_profile = "AXIS:A..B"} or
+    {mask = "SPEC", mask_mode = "multiply" | "offset"}."""
+    from swnn.masks import MASK_MODES
+
+    unknown = sorted(set(table) - set(_GENERATE_KEYS))
+    chosen = [k for k in ("fraction", "fraction_profile", "mask") if k in table]
+    if unknown or len(chosen) != 1:
+        problems.add(
+            f"{where}: {table!r} is not a condition table (one of fraction, fraction_profile or mask, "
+            "with mask_mode for a mask)"
+        )
+        return None
+    value = table[chosen[0]]
+    if chosen[0] == "fraction" and not (isinstance(value, float) and 0 < value < 1):
+        problems.add(f"{where}: fraction must be a number in (0, 1), got {value!r}")
+        return None
+    if chosen[0] != "fraction" and not isinstance(value, str):
+        problems.add(f"{where}: {chosen[0]} must be a string, got {value!r}")
+        return None
+    if table.get("mask_mode", "multiply") not in MASK_MODES or ("mask_mode" in table and chosen[0] != "mask"):
+        problems.add(f"{where}: mask_mode must be one of {', '.join(MASK_MODES)}, with a mask")
+        return None
+    return Condition(generate=tuple(sorted(table.items())))
+
+
 def _conditions(problems: _Problems, values, where: str) -> tuple[Condition, ...]:
     if not isinstance(values, list) or not values:
         problems.add(
@@ -174,9 +203,14 @@ def _conditions(problems: _Problems, values, where: str) -> tuple[Condition, ...
             out.append(Condition())
         elif isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1:
             out.append(Condition(float(value)))
+        elif isinstance(value, dict):
+            condition = _generation_condition(problems, value, where)
+            if condition is not None:
+                out.append(condition)
         else:
             problems.add(
-                f'{where}: {value!r} is not a condition (accepted: "stochastic" or a fraction in (0, 1))'
+                f'{where}: {value!r} is not a condition (accepted: "stochastic", a fraction in (0, 1), or a '
+                'table {fraction = F}, {fraction_profile = "AXIS:A..B"} or {mask = "SPEC"})'
             )
     if len(set(out)) != len(out):
         problems.add(f"{where} lists a condition twice: {values!r}")
