@@ -741,8 +741,10 @@ def _generate(args) -> int:
         raise ValueError(f"--scheduler {args.scheduler} writes a zarr store: give an output ending in .zarr")
     model = load_model(args.model)
     mask_values = _mask_values(args.mask_values)
-    if args.fraction is not None and not 0.0 < args.fraction < 1.0:
-        raise ValueError(f"fraction must be in (0, 1), got {args.fraction}")
+    if args.fraction is not None:
+        from swnn.conditions import check_fraction
+
+        check_fraction(args.fraction)  # before a calibration the fraction would not need
     offset_mask = args.mask is not None and args.mask_mode == "offset"
     needs_map = args.fraction is not None or args.fraction_profile is not None or offset_mask
     if needs_map and model.control_map is None:

@@ -108,11 +108,10 @@ def noise_control(
         control_map = calibrate_control(model, device=device, progress=progress)
     if fraction is not None:
         shift = float(control_map.shift_for(fraction))
-        transform = control_map.transform(fraction, model.network.noise_channels)
+        transform = control_map.shift_transform(shift, model.network.noise_channels)
         return [transform], {**record, "noise_shift": shift}
     if mask_mode == "offset":
         control_map.shift_for([mask.low, mask.high])  # a clear error when the mask asks for the unreachable
-    if mask_mode == "offset":
         control = control_map.field_transform(model.network.noise_channels)
         transform = MaskTransform(mask, halo=model.network.halo, mode="offset", shift=control)
     else:

@@ -8,8 +8,8 @@ all three together moved it only between 0.17 and 0.43 over ±3, and along the g
 one way but dipped before rising the other. The shift is therefore made along two rays of the channel space,
 one that raises the fraction and one that lowers it, each chosen among the channel axes and the diagonal
 (both signs) and a scaling of the noise (x · (1 + s) or x / (1 + s)) as the one whose fraction moves
-furthest monotonically on a coarse search (on that model of M3, scaling raised it steadily to 0.52 at × 2). The control path is
-s · up for s > 0 and |s| · down for s < 0; the map s -> fraction along it is measured once per model
+furthest monotonically on a coarse search (on that model of M3, scaling raised it steadily to 0.52 at × 2).
+The control path is s · up for s > 0 and |s| · down for s < 0; the map s -> fraction along it is measured once per model
 (:func:`calibrate_control`, at the end of ``swnn train``, or at the first request of a fraction from a model
 saved without it), on the same noise for every s (common random numbers, so the measured curve is smooth),
 and stored in the model's metadata as a :class:`ControlMap`. Only the stretch around s = 0 on which the
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["CALIBRATION_SEED", "ControlMap", "calibrate_control", "ray_affine", "shift_transform"]
+__all__ = ["CALIBRATION_SEED", "ControlMap", "calibrate_control", "ray_affine"]
 
 CALIBRATION_SEED = 2**31 - 7
 """Seed of the calibration noise: a field no user seed of ordinary size draws."""
@@ -128,7 +128,11 @@ class ControlMap:
 
     def transform(self, fraction: float, channels: int):
         """The noise transform that generates ``fraction`` (uniform continuous control)."""
-        return _Affine(*self.affine(self.shift_for(fraction), channels))
+        return self.shift_transform(self.shift_for(fraction), channels)
+
+    def shift_transform(self, shift: float, channels: int):
+        """The noise transform of the control path at ``shift``."""
+        return _Affine(*self.affine(shift, channels))
 
     def field_transform(self, channels: int):
         """fraction array (Z, Y, X) -> (scale, offset) of the noise there: the per-voxel control of
@@ -309,8 +313,3 @@ def _vector(values) -> tuple[float, ...] | str | None:
     if values is None or isinstance(values, str):
         return values
     return tuple(float(v) for v in values)
-
-
-def shift_transform(shift: float, vector):
-    """The noise transform adding ``shift`` times ``vector`` (one value per channel) to the noise."""
-    return _Affine(1.0, np.float32(shift) * np.asarray(vector, dtype=np.float32))

@@ -299,8 +299,7 @@ class MaskTransform:
     mode : {"multiply", "offset"}
     shift : callable, optional
         With ``offset``: fraction array (Z, Y, X) -> the noise's ``(scale, offset)`` there, scale (Z, Y, X) and
-        offset (channels, Z, Y, X) (:meth:`swnn.continuous.ControlMap.field_transform`), or an offset alone,
-        (Z, Y, X) for every channel alike or (channels, Z, Y, X).
+        offset (channels, Z, Y, X) (:meth:`swnn.continuous.ControlMap.field_transform`).
     """
 
     def __init__(self, mask: Mask, *, halo: int, mode: str = "multiply", shift=None):
@@ -319,11 +318,5 @@ class MaskTransform:
         values = self.mask.block(origin, noise.shape[1:], self.halo)
         if self.mode == "multiply":
             return noise * values[None]
-        control = self.shift(values)
-        if isinstance(
-            control, tuple
-        ):  # (scale, offset) per voxel: swnn.continuous.ControlMap.field_transform
-            scale, offset = control
-            return noise * np.asarray(scale, dtype=np.float32)[None] + np.asarray(offset, dtype=np.float32)
-        offset = np.asarray(control, dtype=np.float32)
-        return noise + (offset if offset.ndim == 4 else offset[None])
+        scale, offset = self.shift(values)
+        return noise * np.asarray(scale, dtype=np.float32)[None] + np.asarray(offset, dtype=np.float32)
