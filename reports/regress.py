@@ -151,6 +151,8 @@ def planned_power(
             alpha=alpha,
         )
     sigma = float(np.std(baseline, ddof=1))
+    if sigma == 0:  # every sample alike: a one-tolerance shift is certain to be seen
+        return 1.0
     return statistics.power(
         sigma_study=sigma,
         n_study=n_study,
@@ -447,7 +449,9 @@ def self_power(frame, *, alpha: float = ALPHA, target: float = POWER) -> list[di
     for run, metric, base in items:
         power = planned_power(metric, base, n_study=base.size, alpha=alpha / m)
         needed = None
-        if base.size >= 2 and _KIND[metric] != "proportion":
+        if base.size >= 2 and _KIND[metric] != "proportion" and np.std(base) == 0:
+            needed = 2  # the smallest run that has a spread
+        elif base.size >= 2 and _KIND[metric] != "proportion":
             needed = statistics.samples_for_power(
                 sigma=float(np.std(base, ddof=1)),
                 n_baseline=None,

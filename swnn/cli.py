@@ -422,6 +422,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="discard the folder's cache and redo everything")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--scheduler",
+        default="local",
+        help="local (default: this process), local:N (a Dask LocalCluster of N worker processes) or the address "
+        "of a running Dask scheduler (tcp://host:8786) whose workers see the output folder; each train, "
+        "generate and evaluate item is one task",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch and numba threads per item (default: all cores in this process, 1 per task on Dask); "
+        "runs with the same --threads write the same metrics.csv and summary.csv",
+    )
     _add_device(p)
     p.set_defaults(func=_study)
 
@@ -444,11 +458,24 @@ def _parser() -> argparse.ArgumentParser:
 
 def _study(args) -> int:
     from reports.study import load_study, run_study
+    from swnn.distributed import client_for, parse_scheduler
 
+    parse_scheduler(args.scheduler)  # bad input, before the study is read
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {args.threads}")
     study = load_study(args.study)
     if args.profile is not None:
         study = study.with_profile(args.profile)
-    result = run_study(study, args.output, force=args.force, device=args.device, progress=not args.quiet)
+    with client_for(args.scheduler) as client:
+        result = run_study(
+            study,
+            args.output,
+            force=args.force,
+            device=args.device,
+            progress=not args.quiet,
+            client=client,
+            threads=args.threads,
+        )
     stages = result.summary["timings"]["stages"]
     print(f"wrote {result.index} (metrics.csv, study.json, figures/) in {sum(stages.values()):.0f} s")
     for note in result.summary["notes"]:

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_study import TINY_PHYSICS, TINY_TRAINING  # the tiny study's settings
 
 import swnn
 from swnn.distributed import generate_zarr, parse_scheduler
@@ -114,3 +115,51 @@ def test_command_line_runs_on_a_local_cluster(tmp_path, capsys):
     assert np.array_equal(zarr.open_array(store=str(tmp_path / "v.zarr"), mode="r")[...], serial)
     assert main([*argv, "-o", str(tmp_path / "v.npy"), "--scheduler", "local:2"]) == 2
     assert "--scheduler local:2 writes a zarr store" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A study on Dask
+# ---------------------------------------------------------------------------------------------------------
+
+STUDY = (
+    'name = "dask"\nsamples = 2\nsize = 24\nr_max = 8\nphysics_samples = { permeability = 1 }\n'
+    'metrics = ["fraction", "s2", "lineal_path", "chord_length", "specific_surface", "conductivity", '
+    '"permeability"]\n'
+    + TINY_TRAINING
+    + TINY_PHYSICS
+    + '\n[[references]]\nsource = "volume.npy"\nconditions = ["stochastic", 0.3]\n'
+)
+
+
+def test_a_study_on_two_workers_writes_the_serial_tables(client, tmp_path):
+    from scipy import ndimage
+
+    from reports.study import load_study, run_study
+
+    rng = np.random.default_rng(7)
+    field = ndimage.gaussian_filter(rng.normal(size=(48, 48, 48)), 2, mode="wrap")
+    np.save(tmp_path / "volume.npy", (field > np.quantile(field, 0.6)).astype(np.uint8))
+    (tmp_path / "dask.toml").write_text(STUDY)
+    study = load_study(tmp_path / "dask.toml")
+    serial = run_study(study, tmp_path / "serial", device="cpu", progress=False, threads=1)
+    on_dask = run_study(study, tmp_path / "dask", device="cpu", progress=False, client=client)
+    # 2 models, 4 samples, a truth of pieces, physics and the representative volume: every kind of item
+    assert len(on_dask.summary["runs"]) == 2 and "tasks on Dask" in on_dask.summary["timings"]["stages"]
+    for table in ("metrics.csv", "summary.csv"):
+        # exact: every item ran the same arithmetic on one thread, in whichever process
+        assert (tmp_path / "serial" / table).read_bytes() == (tmp_path / "dask" / table).read_bytes(), table
+    assert serial.summary["device"]["threads"] == on_dask.summary["device"]["threads"] == 1
+    assert on_dask.summary["device"]["workers"] == 2
+
+
+def test_study_scheduler_and_threads_are_checked_first(tmp_path, capsys):
+    from swnn.cli import main
+
+    for flags, message in (
+        (["--scheduler", "cluster"], "scheduler must be 'local', 'local:N'"),
+        (["--threads", "0"], "--threads must be at least 1, got 0"),
+    ):
+        assert main(["study", "-o", str(tmp_path / "out"), "--quiet", *flags]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "out").exists()

@@ -162,3 +162,19 @@ def test_an_old_baseline_format_is_not_comparable(tmp_path):
     old.write_text(json.dumps({"format": "swnn-regress-baseline/1", "runs": {}}))
     with pytest.raises(regress.NotComparable, match="rewrite it"):
         regress.check(_study(tmp_path / "s", np.random.default_rng(0)), old)
+
+
+def test_a_measure_without_spread_has_full_power_and_is_judged(tmp_path):
+    # every sample with the same conductivity ratio (e.g. a solver's exact value on identical samples): a
+    # rerun detects a one-tolerance change with certainty, and an unchanged rerun passes
+    rng = np.random.default_rng(5)
+    same = {"conductivity_ratio": np.ones(24)}
+    folder = _study(tmp_path / "base", rng, ratios=same)
+    rows = {(r["run"], r["metric"]): r for r in regress.self_power(pd.read_csv(folder / "metrics.csv"))}
+    row = rows[("a / stochastic", "conductivity_ratio")]
+    assert row["power"] == 1.0 and row["samples_needed"] == 2
+    baseline = regress.write_baseline(folder, tmp_path / "baseline.json")
+    assert regress.check(_study(tmp_path / "same", rng, ratios=same), baseline).passed
+    worse = {"conductivity_ratio": np.full(24, math.exp(0.2))}  # twice the tolerance of ln ratio
+    report = regress.check(_study(tmp_path / "worse", rng, ratios=worse), baseline)
+    assert not report.passed

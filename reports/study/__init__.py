@@ -19,7 +19,8 @@ a study file), :mod:`~reports.study.references` (loading and
 checking the references), :mod:`~reports.study.plan` (the work items and their keys),
 :mod:`~reports.study.cache`, :mod:`~reports.study.measures` (descriptors, solvers, fidelity of one volume),
 :mod:`~reports.study.stages` (one item at a time), :mod:`~reports.study.rev_stage` (representative volume),
-:mod:`~reports.study.runner`, :mod:`~reports.study.tables` and :mod:`~reports.study.outputs`.
+:mod:`~reports.study.runner`, :mod:`~reports.study.tasks` (the items as Dask tasks), :mod:`~reports.study.tables`
+and :mod:`~reports.study.outputs`.
 """
 
 from .measures import fidelity

@@ -120,6 +120,7 @@ def write_outputs(
     notes: Sequence[str],
     started: float,
     progress: bool = False,
+    execution: Mapping | None = None,
 ) -> StudyResult:
     """Write metrics.csv, figures/, study.json and index.html of a finished study into ``output``.
 
@@ -146,6 +147,8 @@ def write_outputs(
         ``time.time()`` when the study started.
     progress : bool
         A progress bar while the figures are drawn.
+    execution : mapping, optional
+        How the items ran (``scheduler``, ``workers``, ``threads`` per item), stored with the device.
     """
     from reports import figures as figures_module
     from reports import html as html_module
@@ -160,6 +163,7 @@ def write_outputs(
         **_device_info(device),
         "training_precision": precisions[0],
         "generation_precision": precisions[1],
+        **(execution or {}),
     }
     figures, figure_notes = figures_module.render_all(
         runs,

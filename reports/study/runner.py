@@ -14,6 +14,7 @@ from .plan import Plan, _Modules, _physics_modules, build_plan
 from .references import prepare_study
 from .settings import Study
 from .stages import Run, SampleRecord, _read_fields, _read_volume, evaluate, generate_sample, train_model
+from .tasks import fixed_threads, run_on_client
 
 __all__ = ["run_study"]
 
@@ -85,24 +86,27 @@ class _Runner:
     def evaluate_references(self) -> None:
         """Describe each reference's ground truth (or 2D image); physics on its central crop of the samples' size."""
         for item in self._bar(self.plan.reference_evaluations, "evaluate references"):
-            self.reference_records[(item.reference, item.group)] = evaluate(item, self.cache)
+            self.keep_reference(item, evaluate(item, self.cache))
+
+    def keep_reference(self, item, record) -> None:
+        self.reference_records[(item.reference, item.group)] = record
 
     def evaluate_truth(self) -> None:
         """Measure each piece of each 3D truth like a sample (physics on the first pieces, ``Study.physics_of``)."""
         for item in self._bar(self.plan.truth_evaluations, "evaluate truth pieces", "piece"):
-            record = evaluate(item, self.cache)
-            key = (item.reference, item.piece.index)
-            piece = self.truth_records.setdefault(
-                key,
-                SampleRecord(
-                    index=item.piece.index, key=item.key, path=None, seconds_generate=0.0, cached=True
-                ),
-            )
-            piece.seconds_evaluate[item.group] = record.seconds
-            if item.group == "descriptors":
-                piece.description = record.result
-            else:
-                piece.physics[item.group] = record.result
+            self.keep_truth(item, evaluate(item, self.cache))
+
+    def keep_truth(self, item, record) -> None:
+        key = (item.reference, item.piece.index)
+        piece = self.truth_records.setdefault(
+            key,
+            SampleRecord(index=item.piece.index, key=item.key, path=None, seconds_generate=0.0, cached=True),
+        )
+        piece.seconds_evaluate[item.group] = record.seconds
+        if item.group == "descriptors":
+            piece.description = record.result
+        else:
+            piece.physics[item.group] = record.result
 
     def measure_rev(self) -> None:
         """Representative-volume curves of each 3D truth and of one sample of twice the samples' side."""
@@ -115,32 +119,38 @@ class _Runner:
     def train_models(self) -> None:
         """One model per reference × condition (training resumes from its checkpoint after an interruption)."""
         for item in self._bar(self.plan.models, "train models", "model"):
-            record = train_model(item, self.cache, device=self.device, progress=self.progress)
-            self.models[(item.reference.settings.name, item.condition)] = record
+            self.keep_model(item, train_model(item, self.cache, device=self.device, progress=self.progress))
+
+    def keep_model(self, item, record) -> None:
+        self.models[(item.reference.settings.name, item.condition)] = record
 
     def generate_samples(self) -> None:
         from swnn.model import load_model
 
         load = functools.lru_cache(maxsize=1)(load_model)  # one model in memory at a time
         for item in self._bar(self.plan.samples, "generate samples", "sample"):
-            record = generate_sample(item, self.cache, device=self.device, load_model=load)
-            self.samples[(item.reference, item.condition, item.index)] = record
+            self.keep_sample(item, generate_sample(item, self.cache, device=self.device, load_model=load))
+
+    def keep_sample(self, item, record) -> None:
+        self.samples[(item.reference, item.condition, item.index)] = record
 
     def evaluate_samples(self) -> None:
         read = functools.lru_cache(maxsize=1)(_read_volume)  # one sample in memory, for all of its groups
         for item in self._bar(self.plan.sample_evaluations, "evaluate samples"):
-            sample = self.samples[(item.reference, item.sample.condition, item.sample.index)]
-            record = evaluate(item, self.cache, read_volume=read)
-            sample.seconds_evaluate[item.group] = record.seconds
-            self.evaluation_timings.append(
-                {"key": record.key, "group": record.group, "seconds": record.seconds, "cached": record.cached}
-            )
-            if item.group == "descriptors":
-                sample.description = record.result
-            else:
-                sample.physics[item.group] = record.result
-                if sample.index == 0:
-                    sample.fields.update(_read_fields(record.fields))
+            self.keep_sample_evaluation(item, evaluate(item, self.cache, read_volume=read))
+
+    def keep_sample_evaluation(self, item, record) -> None:
+        sample = self.samples[(item.reference, item.sample.condition, item.sample.index)]
+        sample.seconds_evaluate[item.group] = record.seconds
+        self.evaluation_timings.append(
+            {"key": record.key, "group": record.group, "seconds": record.seconds, "cached": record.cached}
+        )
+        if item.group == "descriptors":
+            sample.description = record.result
+        else:
+            sample.physics[item.group] = record.result
+            if sample.index == 0:
+                sample.fields.update(_read_fields(record.fields))
 
     # -- results
     def runs(self) -> list[Run]:
@@ -187,6 +197,12 @@ class _Runner:
         return runs
 
 
+def _execution_of(client) -> dict:
+    """The scheduler's address and its number of workers."""
+    info = client.scheduler_info()
+    return {"scheduler": str(info.get("address", "dask")), "workers": len(info.get("workers", {}))}
+
+
 def run_study(
     study: Study,
     output: str | os.PathLike,
@@ -194,6 +210,8 @@ def run_study(
     force: bool = False,
     device: str = "auto",
     progress: bool = True,
+    client=None,
+    threads: int | None = None,
 ):
     """Run (or resume, or extend) a study into the folder ``output``.
 
@@ -211,7 +229,12 @@ def run_study(
     device : str
         ``auto``, ``cpu`` or ``cuda`` for training, generation and the solvers' inputs.
     progress : bool
-        Progress bars per stage (tqdm, with an ETA).
+        Progress bars per stage (tqdm, with an ETA); one bar over the tasks with a ``client``.
+    client : dask.distributed.Client, optional
+        Run every item as a Dask task on this client's workers (:mod:`~reports.study.tasks`), which must see
+        ``output``. The tables and the report are those of a serial run with the same ``threads``.
+    threads : int, optional
+        torch and numba threads per item; default: as set (all cores) without ``client``, 1 with one.
 
     Returns
     -------
@@ -221,6 +244,8 @@ def run_study(
 
     from .outputs import write_outputs
 
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a whole number of at least 1, received {threads!r}")
     started = time.time()
     t0 = time.perf_counter()
     output = Path(output)
@@ -235,24 +260,35 @@ def run_study(
     if set_aside:
         cache.rename(old_cache)
     output.mkdir(parents=True, exist_ok=True)
+    if client is not None and threads is None:
+        threads = 1
     try:
-        for name, stage in (
-            ("evaluate references", runner.evaluate_references),
-            ("evaluate truth", runner.evaluate_truth),
-            ("train", runner.train_models),
-            ("generate", runner.generate_samples),
-            ("evaluate samples", runner.evaluate_samples),
-            ("representative volume", runner.measure_rev),
-        ):
+        if client is not None:
             t0 = time.perf_counter()
-            stage()
-            runner.stages[name] = time.perf_counter() - t0
+            run_on_client(runner, client, threads=threads)
+            runner.stages["tasks on Dask"] = time.perf_counter() - t0
+        else:
+            with fixed_threads(threads):
+                for name, stage in (
+                    ("evaluate references", runner.evaluate_references),
+                    ("evaluate truth", runner.evaluate_truth),
+                    ("train", runner.train_models),
+                    ("generate", runner.generate_samples),
+                    ("evaluate samples", runner.evaluate_samples),
+                    ("representative volume", runner.measure_rev),
+                ):
+                    t0 = time.perf_counter()
+                    stage()
+                    runner.stages[name] = time.perf_counter() - t0
     except BaseException:
         if set_aside:
             shutil.rmtree(cache, ignore_errors=True)
             old_cache.rename(cache)
         raise
     shutil.rmtree(old_cache, ignore_errors=True)
+    execution = {"scheduler": "local"} if client is None else _execution_of(client)
+    if threads:
+        execution["threads"] = threads
     return write_outputs(
         study,
         output,
@@ -266,4 +302,5 @@ def run_study(
         notes=runner.notes,
         started=started,
         progress=progress,
+        execution=execution,
     )

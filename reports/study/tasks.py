@@ -1,0 +1,139 @@
+"""A study on Dask: every item of the plan is one task, run after the items it needs.
+
+The items are those of the serial runner (:mod:`~reports.study.stages`), with the same cache: a task reads a
+finished item from ``DIR/cache`` or computes it there, and returns its record. Training, the truth's pieces and
+the references' evaluations need nothing; a sample waits for its model; a sample's evaluations wait for the
+sample; the representative-volume stage waits for the models. The records are then kept in the plan's order,
+so the tables and the report are built exactly as in a serial run. The workers must see the study folder
+(one machine, or a shared file system).
+
+Floating-point sums depend on how many threads share them, so every task runs with a fixed number of torch and
+numba threads (``threads``, 1 by default on a cluster); a serial run with the same ``threads`` writes the same
+``metrics.csv`` and ``summary.csv``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+
+from .stages import evaluate, generate_sample, train_model
+
+__all__ = ["fixed_threads", "run_on_client"]
+
+
+@contextlib.contextmanager
+def fixed_threads(threads: int | None) -> Iterator[None]:
+    """Run torch and numba with ``threads`` threads inside the block (None: leave them), restored on exit."""
+    if not threads:
+        yield
+        return
+    import torch
+
+    try:
+        import numba
+    except ImportError:  # numba is a dependency; without it only torch is set
+        numba = None
+    before = torch.get_num_threads(), numba.get_num_threads() if numba else None
+    torch.set_num_threads(threads)
+    if numba:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        if numba:
+            numba.set_num_threads(before[1])
+
+
+def _train(item, cache, device, threads):
+    with fixed_threads(threads):
+        return train_model(item, cache, device=device, progress=False)
+
+
+def _generate(item, cache, device, threads, model=None):
+    """``model``: the record of the item's model (a dependency; the model itself is read from its file)."""
+    with fixed_threads(threads):
+        return generate_sample(item, cache, device=device)
+
+
+def _evaluate(item, cache, threads, sample=None, volume=None):
+    """``sample``: the record of the sample measured (a dependency); ``volume``: a truth's volume sent once."""
+    if volume is not None:
+        item = dataclasses.replace(item, volume=dataclasses.replace(item.volume, volume=volume))
+    with fixed_threads(threads):
+        return evaluate(item, cache)
+
+
+def _rev(study, plan, cache, device, threads, models=None):
+    from .rev_stage import rev_records
+
+    with fixed_threads(threads):
+        return rev_records(study, plan, cache, device=device, progress=False)
+
+
+def run_on_client(runner, client, *, threads: int | None = 1) -> None:
+    """Compute every item of ``runner``'s plan as Dask tasks on ``client`` and keep their records in ``runner``.
+
+    Parameters
+    ----------
+    runner : reports.study.runner._Runner
+        A checked runner (its plan built).
+    client : dask.distributed.Client
+    threads : int or None
+        torch and numba threads per task; None leaves the workers' settings.
+    """
+    from distributed import as_completed
+
+    plan, cache, device = runner.plan, runner.cache, runner.device
+    sent: dict[int, object] = {}  # id of a truth volume -> its future: each volume crosses the network once
+
+    def evaluation(item, **kwargs):
+        source = item.volume
+        if getattr(source, "volume", None) is not None:
+            array = source.volume
+            if id(array) not in sent:
+                sent[id(array)] = client.scatter(array, hash=False, broadcast=False)
+            kwargs["volume"] = sent[id(array)]
+            item = dataclasses.replace(item, volume=dataclasses.replace(source, volume=None))
+        return client.submit(_evaluate, item, cache, threads, pure=False, **kwargs)
+
+    references = [evaluation(item) for item in plan.reference_evaluations]
+    truth = [evaluation(item) for item in plan.truth_evaluations]
+    models = [client.submit(_train, item, cache, device, threads, pure=False) for item in plan.models]
+    model_of = {item.key: future for item, future in zip(plan.models, models, strict=True)}
+    samples = [
+        client.submit(_generate, item, cache, device, threads, model=model_of[item.model_key], pure=False)
+        for item in plan.samples
+    ]
+    sample_of = {item.key: future for item, future in zip(plan.samples, samples, strict=True)}
+    evaluations = [evaluation(item, sample=sample_of[item.sample.key]) for item in plan.sample_evaluations]
+    rev = (
+        [client.submit(_rev, runner.study, plan, cache, device, threads, models=models, pure=False)]
+        if runner.study.rev
+        else []
+    )
+    futures = [*references, *truth, *models, *samples, *evaluations, *rev]
+    done = as_completed(futures)
+    if runner.progress:
+        from tqdm.auto import tqdm
+
+        done = tqdm(done, total=len(futures), desc="study tasks", unit="task", dynamic_ncols=True)
+    try:
+        for future in done:
+            future.result()  # raises the task's error here, at once
+    except BaseException:
+        client.cancel(futures)
+        raise
+    for items, group, keep in (
+        (plan.reference_evaluations, references, runner.keep_reference),
+        (plan.truth_evaluations, truth, runner.keep_truth),
+        (plan.models, models, runner.keep_model),
+        (plan.samples, samples, runner.keep_sample),
+        (plan.sample_evaluations, evaluations, runner.keep_sample_evaluation),
+    ):
+        for item, record in zip(items, client.gather(group), strict=True):
+            keep(item, record)
+    if rev:
+        runner.rev = rev[0].result()
