@@ -165,6 +165,45 @@ def test_bad_values_and_a_non_study_folder(tmp_path):
         run_study(study, tmp_path / "busy", progress=False)
 
 
+def test_references_with_their_own_training_settings(tmp_path):
+    from reports.study import study_from_dict
+    from reports.study.cache import _Cache
+    from reports.study.plan import _Modules, build_plan
+
+    def reference(name, training=None):
+        table = {"source": "builtin:labyrinth", "name": name}
+        return table if training is None else {**table, "training": training}
+
+    data = {
+        "training": {"iterations": 5},
+        "references": [reference("a"), reference("b", {"iterations": 7, "lineal_weight": 1.0})],
+    }
+    study = study_from_dict(data)
+    a, b = study.references
+    assert study.training_config(a).iterations == 5 and study.training_config(a).lineal_weight == 0
+    assert study.training_config(b).iterations == 7 and study.training_config(b).lineal_weight == 1
+    plan = build_plan(
+        study,
+        prepare_study(study),
+        _Modules({}, ()),
+        _Cache(tmp_path),
+        train_precision="fp32",
+        generate_precision="fp32",
+    )
+    assert [m.config.iterations for m in plan.models] == [5, 7]
+    assert plan.models[0].key != plan.models[1].key  # same image, different settings: two models
+    assert study.to_dict()["references"][1]["training"]["overrides"] == {
+        "iterations": 7,
+        "lineal_weight": 1.0,
+    }
+    assert all(r.training is None for r in study.with_profile("quick").references)
+    data["references"][1]["training"] = {"iterations": 0, "bogus": 1}
+    with pytest.raises(ValueError) as error:
+        study_from_dict(data, origin="s.toml")
+    for expected in ("[[references]] #2.training", "bogus", "iterations must be at least 1"):
+        assert expected in str(error.value)
+
+
 def test_default_study_is_valid():
     study = load_study()
     assert study.name == "default" and study.size == 64

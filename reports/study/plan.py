@@ -294,7 +294,6 @@ def build_plan(
     from swnn._version import __version__
     from swnn.generation import GenerationSettings
 
-    config = study.training_config()
     tags = _code_tags(modules)
     groups = ("descriptors", *modules.found)
     generation = GenerationSettings(seed=study.generation_seed, precision=generate_precision)
@@ -354,6 +353,7 @@ def build_plan(
                 reference_evaluations.append(
                     evaluation("reference", group, {**base, "crop": study.size}, ref, crop)
                 )
+        config = study.training_config(ref.settings)
         for condition in ref.settings.conditions:
             settings = {
                 "reference": ref.sha256,

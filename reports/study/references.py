@@ -94,7 +94,7 @@ def prepare_study(study: Study) -> list[LoadedReference]:
     from swnn.references import load_reference
     from swnn.training import prepare_target
 
-    config = study.training_config()
+    configs = {ref.name: study.training_config(ref) for ref in study.references}
     loaded = []
     for ref in study.references:
         reference = load_reference(
@@ -120,7 +120,7 @@ def prepare_study(study: Study) -> list[LoadedReference]:
             try:
                 target = prepare_target(
                     inputs,
-                    config,
+                    configs[ref.name],
                     n_phases=reference.n_phases,
                     phase=ref.phase,
                     target_fraction=condition.target_fraction,

@@ -121,6 +121,9 @@ class ReferenceSettings:
         A 3D volume file of the same material, with the same labels: the ground truth that samples are
         compared with and cut into truth pieces, in place of ``source`` (which is still what the model is
         trained on). For a CT crop trained on, the larger scan it was cut from. None: ``source`` itself.
+    training : TrainingSettings or None
+        This reference's training settings (None: the study's). Several references of one source with
+        different names and training settings compare the settings on the same truth.
     """
 
     source: str
@@ -133,6 +136,7 @@ class ReferenceSettings:
     conditions: tuple[Condition, ...] = (Condition(),)
     samples: int | None = None
     truth: str | None = None
+    training: TrainingSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -234,12 +238,14 @@ class Study:
     source: str | None = None
 
     def with_profile(self, profile: str) -> Study:
-        """The same study trained with ``profile``'s settings as they are (the file's overrides dropped)."""
+        """The same study trained with ``profile``'s settings as they are (the file's overrides, and the
+        references' own training settings, dropped)."""
         from swnn.training import PROFILES
 
         if profile not in PROFILES:
             raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
-        return dataclasses.replace(self, training=TrainingSettings(profile=profile))
+        references = tuple(dataclasses.replace(r, training=None) for r in self.references)
+        return dataclasses.replace(self, training=TrainingSettings(profile=profile), references=references)
 
     @property
     def generation_seed(self) -> int:
@@ -260,13 +266,20 @@ class Study:
         n = max(self.samples_of(reference), self.truth_of(reference))
         return n if limit is None else min(limit, n)
 
-    def training_config(self):
-        return self.training.config(seed=self.seed)
+    def training_config(self, reference: ReferenceSettings | None = None):
+        """The training configuration of ``reference`` (its own settings, else the study's)."""
+        settings = self.training if reference is None or reference.training is None else reference.training
+        return settings.config(seed=self.seed)
 
     def to_dict(self) -> dict:
         """JSON-ready dict (the ``settings`` of study.json); override tables as dicts, as in the file."""
         data = dataclasses.asdict(self)
         data["training"]["overrides"] = dict(self.training.overrides)
+        for reference, settings in zip(data["references"], self.references, strict=True):
+            if settings.training is None:
+                del reference["training"]
+            else:
+                reference["training"]["overrides"] = dict(settings.training.overrides)
         data["physics"]["conductivity"] = dict(self.physics.conductivity)
         data["physics"]["permeability"] = dict(self.physics.permeability)
         return _jsonable(data)

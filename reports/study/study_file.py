@@ -54,6 +54,7 @@ _REFERENCE_KEYS = (
     "conditions",
     "samples",
     "truth",
+    "training",
 )
 _PHYSICS_KEYS = ("axes", "conductivities", "conductivity", "permeability")
 
@@ -225,21 +226,24 @@ def _freeze(value):
     return value
 
 
-def _training(problems: _Problems, table: Mapping) -> TrainingSettings:
+def _training(problems: _Problems, table: Mapping, where: str = "[training]") -> TrainingSettings:
     from swnn.training import PROFILES, TrainConfig
 
-    profile = _typed(problems, table, "profile", str, "[training]", "quick")
+    if not isinstance(table, dict):
+        problems.add(f"{where} must be a table of training settings, got {table!r}")
+        return TrainingSettings()
+    profile = _typed(problems, table, "profile", str, where, "quick")
     if profile not in PROFILES:
-        problems.add(f"[training].profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+        problems.add(f"{where}.profile must be one of {', '.join(PROFILES)}, got {profile!r}")
         profile = "quick"
     fields = [f.name for f in dataclasses.fields(TrainConfig)]
-    problems.unknown(table, ["profile", *fields], "[training]")
+    problems.unknown(table, ["profile", *fields], where)
     overrides = {k: _freeze(v) for k, v in table.items() if k in fields}
     settings = TrainingSettings(profile=profile, overrides=tuple(sorted(overrides.items())))
     try:
         settings.config()
     except (TypeError, ValueError) as exc:
-        problems.add(f"[training]: {exc}")
+        problems.add(f"{where}: {exc}")
     return settings
 
 
@@ -350,6 +354,7 @@ def _reference(
         conditions=conditions,
         samples=samples,
         truth=truth,
+        training=_training(problems, table["training"], f"{where}.training") if "training" in table else None,
     )
 
 
