@@ -6,6 +6,7 @@ into one clear line.
 
 from __future__ import annotations
 
+import operator
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -31,6 +32,17 @@ def check_phase(phase: object) -> int:
     if isinstance(phase, (bool, np.bool_)) or not isinstance(phase, (int, np.integer)):
         raise ParameterTypeError(f"phase must be an integer label such as 0 or 1; received {phase!r}")
     return int(phase)
+
+
+def check_count(name: str, value: object, minimum: int) -> int:
+    """Return ``value`` as an int of at least ``minimum``; ``TypeError`` / ``ValueError`` naming ``name``."""
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return value
 
 
 def _to_tensor(volume: object, name: str) -> torch.Tensor:

@@ -79,9 +79,17 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence], text_columns: int =
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _target(fraction: float, std: float | None, condition: str) -> str:
+    """The target fraction; a stochastic run's with the 95 % half-width the training input knows it to."""
+    if std is None or condition != "stochastic":
+        return _number(fraction)
+    return f"{_number(fraction)} ± {1.96 * std:.4f}"
+
+
 def _fidelity_table(summary: Mapping, frame) -> str:
     samples = frame[frame["role"] == "sample"]
     ground = {(r["reference"], r["condition"]): r["ground_truth"] for r in summary["runs"]}
+    known = {(r["reference"], r["condition"]): r.get("training_fraction_std") for r in summary["runs"]}
     rows = []
     for (reference, condition), group in samples.groupby(["reference", "condition"], sort=False):
 
@@ -94,7 +102,7 @@ def _fidelity_table(summary: Mapping, frame) -> str:
             reference,
             condition,
             ground.get((reference, condition), ""),
-            _number(float(group["target_fraction"].iloc[0])),
+            _target(float(group["target_fraction"].iloc[0]), known.get((reference, condition)), condition),
             f"{fractions.mean():.4f}{spread}",
             _number(values("fraction_error").abs().mean()),
             _number(values("s2_rmse").mean()),
@@ -108,7 +116,7 @@ def _fidelity_table(summary: Mapping, frame) -> str:
         "reference",
         "condition",
         "compared with",
-        "target fraction",
+        "target fraction (± 95 % of the training input)",
         "achieved fraction",
         "|fraction error|",
         "S₂ RMSE",

@@ -40,13 +40,14 @@ et al., Int. J. Solids Struct. 40 (2003) 3647.
 from __future__ import annotations
 
 import math
-import operator
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import stats
+
+from physics._validation import check_count as _count
+from physics.integral_range import fraction_std, integral_range, s2_map
 
 __all__ = [
     "Agreement",
@@ -189,16 +190,6 @@ def _positive(name: str, value: float, *, zero: bool = False) -> float:
     if zero:
         return _number(name, value, "a finite number >= 0", lambda v: v >= 0)
     return _number(name, value, "a finite number > 0", lambda v: v > 0)
-
-
-def _count(name: str, value: int, minimum: int) -> int:
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return value
 
 
 def _counts(suffix: str, k: int, n: int, minimum: int) -> tuple[int, int]:
@@ -510,81 +501,6 @@ def binomial_agreement(
     pvalue = float(stats.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue)
     verdict = "differs" if pvalue < alpha else "agrees"
     return Agreement(n1, n2, 0, d, low, high, pvalue, math.nan, alpha, verdict, "fisher")
-
-
-def s2_map(volume: object, *, phase: int = 1) -> np.ndarray:
-    """Periodic two-point probability S2 of one phase at every lag vector, by FFT.
-
-    ``volume`` is a label image, ndarray or Tensor of shape (Y, X) or (Z, Y, X), and ``phase`` the label of
-    the phase. Returns an ndarray of float64 of the same shape: S2[i] = mean over x of I(x)·I(x + i), lags
-    wrapping around (lag 0 at index 0, lag −1 at index −1); S2[0] is the phase fraction.
-    """
-    from physics._validation import as_indicator
-
-    indicator = as_indicator(volume, phase=phase).cpu().numpy().astype(np.float64)
-    spectrum = np.fft.rfftn(indicator)
-    return np.fft.irfftn(spectrum.real**2 + spectrum.imag**2, s=indicator.shape) / indicator.size
-
-
-def integral_range(s2: np.ndarray, fraction: float, *, r_max: int | None = None) -> float:
-    """Integral range A = Σ_{|r| ≤ r_max} (S2(r) − φ²) / (φ(1 − φ)), in voxels (pixels in 2D).
-
-    Parameters
-    ----------
-    s2 : ndarray of shape (Y, X) or (Z, Y, X)
-        Periodic S2 map from :func:`s2_map`.
-    fraction : float
-        Phase fraction φ, strictly between 0 and 1 (``s2.flat[0]`` for the image's own).
-    r_max : int, optional
-        Largest lag length summed. By default, the lags shorter than the first shell k <= |r| < k + 1 (k >= 1)
-        whose mean normalised covariance is not above twice its noise sqrt(2·A_k/(N·count_k)), A_k the sum so
-        far, N voxels (a lag's estimate has a variance of order A/N, and a lag and its opposite are one
-        estimate). Only resolved lags count: over every lag of a periodic map the sum is exactly 0 when
-        φ = S2(0), and far lags only add noise. This ignores a negative lobe of the covariance (an ordered
-        structure), overestimating A: on the safe side for :func:`fraction_std`. A RuntimeWarning says when
-        the covariance stays resolved up to half the smallest side (the image does not resolve A).
-    """
-    s2 = np.asarray(s2, dtype=np.float64)
-    if s2.ndim not in (2, 3):
-        raise ValueError(f"s2 must be a 2D or 3D map from s2_map, got shape {s2.shape}")
-    fraction = _probability("fraction", fraction)
-    covariance = (s2 - fraction**2) / (fraction * (1 - fraction))
-    lags = np.meshgrid(*(np.fft.fftfreq(n, 1 / n) for n in s2.shape), indexing="ij", sparse=True)
-    length = np.sqrt(sum(lag**2 for lag in lags))
-    if r_max is not None:
-        return float(covariance[length <= _count("r_max", r_max, 0)].sum())
-    shell = np.floor(length).astype(np.int64).ravel()
-    last = min(s2.shape) // 2
-    totals = np.bincount(shell, weights=covariance.ravel())[: last + 1]
-    counts = np.bincount(shell)[: last + 1]
-    area = totals[0]
-    for k in range(1, last + 1):
-        if totals[k] / counts[k] <= 2 * math.sqrt(2 * max(area, 0.0) / (s2.size * counts[k])):
-            return float(area)
-        area += totals[k]
-    warnings.warn(
-        f"the covariance stays resolved up to |r| = {last}, half the smallest side of s2 {s2.shape}: "
-        "the integral range is larger than this image resolves; the value returned is a lower estimate",
-        RuntimeWarning,
-        stacklevel=2,
-    )
-    return float(area)
-
-
-def fraction_std(
-    s2: np.ndarray, fraction: float, *, size: int | Sequence[int], r_max: int | None = None
-) -> float:
-    """Standard deviation of the phase fraction of a window, sqrt(φ(1 − φ)·A / V) (Kanit et al. 2003).
-
-    ``size`` is the window's number of voxels V, or its shape; ``s2``, ``fraction`` and ``r_max`` are as for
-    :func:`integral_range`.
-    """
-    shape = (size,) if np.ndim(size) == 0 else tuple(size)
-    volume = math.prod(_count("size", n, 1) for n in shape)
-    area = integral_range(s2, fraction, r_max=r_max)
-    if area <= 0:
-        raise ValueError(f"the integral range summed up to r_max={r_max} is {area:.3g}, not positive")
-    return math.sqrt(fraction * (1 - fraction) * area / volume)
 
 
 def rev_size(sizes: object, cv: object, *, threshold: float = 0.10) -> float | None:

@@ -7,6 +7,7 @@ Heavy modules (torch, tifffile, zarr...) are imported inside the sub-commands so
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -669,7 +670,7 @@ def _references(args) -> int:
 def _train(args) -> int:
     from swnn.api import load_reference, training_input
     from swnn.io import check_destination
-    from swnn.training import PROFILES, train
+    from swnn.training import PROFILES, RepresentativityWarning, train
 
     output = Path(args.output)
     check_destination(output, force=args.force)
@@ -702,19 +703,20 @@ def _train(args) -> int:
 
         target_fraction = region_fraction(training_input(references)[0], args.region, args.phase)
     try:
-        result = train(
-            images,
-            config=config,
-            output=output,
-            phase=args.phase,
-            target_fraction=target_fraction,
-            n_phases=n_phases,
-            reference_name=name,
-            device=args.device,
-            progress=not args.quiet,
-            resume=not args.restart,
-            force=args.force,
-        )
+        with _warnings_as_lines("train", RepresentativityWarning):
+            result = train(
+                images,
+                config=config,
+                output=output,
+                phase=args.phase,
+                target_fraction=target_fraction,
+                n_phases=n_phases,
+                reference_name=name,
+                device=args.device,
+                progress=not args.quiet,
+                resume=not args.restart,
+                force=args.force,
+            )
     except KeyboardInterrupt:
         checkpoint = Path(f"{output}.ckpt")
         if checkpoint.exists():
@@ -735,12 +737,35 @@ def _train(args) -> int:
         except ValueError as error:
             control = f", no continuous control ({error})"
     meta = result.model.metadata
+    known = ""
+    if meta.reference.fraction_std is not None:
+        known = f" (the reference's {meta.reference.fraction:.4f} ± {1.96 * meta.reference.fraction_std:.4f}, 95 %)"
     print(
         f"saved {output}: {config.iterations} iterations in {result.seconds:.0f} s "
-        f"({result.seconds_per_iteration:.2f} s/it), target fraction {meta.target_fraction:.4f}, "
+        f"({result.seconds_per_iteration:.2f} s/it), target fraction {meta.target_fraction:.4f}{known}, "
         f"threshold {meta.threshold}{control}"
     )
     return 0
+
+
+@contextlib.contextmanager
+def _warnings_as_lines(command: str, *categories):
+    """Print warnings of ``categories`` as one ``swnn COMMAND: warning: …`` line each, as they occur."""
+    import warnings
+
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, categories):
+            print(f"swnn {command}: warning: {message}", file=sys.stderr, flush=True)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():  # restores the filters and showwarning on exit
+        for category in categories:
+            warnings.simplefilter("always", category)
+        warnings.showwarning = show
+        yield
 
 
 def _output_paths(output: Path, samples: int) -> list[Path]:

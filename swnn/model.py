@@ -24,9 +24,10 @@ __all__ = ["FORMAT", "SCHEMA", "ModelMetadata", "NoiseSpec", "ReferenceInfo", "T
 FORMAT = "swnn-model/1"
 """The container: one ``torch.save`` file of tensors, a format string and the metadata as JSON."""
 
-SCHEMA = 3
-"""Version of :class:`ModelMetadata` (3: ``control_map``). Files without a ``schema`` key are schema 1; older
-schemas load with defaults for what they lack."""
+SCHEMA = 4
+"""Version of :class:`ModelMetadata` (3: ``control_map``; 4: the reference's ``integral_range`` and
+``fraction_std``). Files without a ``schema`` key are schema 1; older schemas load with defaults for what they
+lack."""
 
 
 class NewerSchemaError(ValueError):
@@ -45,12 +46,16 @@ class NoiseSpec:
 
 @dataclass(frozen=True)
 class ReferenceInfo:
-    """What a model was trained on: its name (a path or ``builtin:NAME``), the SHA-256 of its labels and the
-    fraction of the controlled phase in it."""
+    """What a model was trained on: its name (a path or ``builtin:NAME``), the SHA-256 of its labels, the
+    fraction of the controlled phase in it, and how well it knows that fraction: ``integral_range`` (pixels, or
+    voxels for a volume) and ``fraction_std``, the standard deviation of the fraction of a window of its size
+    (:func:`physics.integral_range.image_representativity`; None in models saved without them)."""
 
     name: str | None = None
     sha256: str | None = None
     fraction: float | None = None
+    integral_range: float | None = None
+    fraction_std: float | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from physics.integral_range import Representativity, image_representativity
 from swnn.control import control_patterns
 from swnn.patterns import multiscale_patterns, phase_channels, section_lineal_path, section_two_point
 
@@ -38,6 +39,8 @@ class TrainingTarget:
         The controlled phase.
     sha256 : str
         Hash of the reference labels.
+    representativity : physics.integral_range.Representativity or None
+        How well the reference knows its own fraction of ``phase`` (integral range, standard deviation).
     s2 : Tensor of shape (axes, 2, R + 1) or None
         Two-point function of the controlled phase along the two axes of each trained section's target images
         (mean over them), r = 0 … R; None when ``s2_weight`` is 0 or a target fraction is set.
@@ -53,6 +56,7 @@ class TrainingTarget:
     kept: list = field(default_factory=list)
     s2: torch.Tensor | None = None
     lineal: torch.Tensor | None = None
+    representativity: Representativity | None = None
 
 
 def _hash_labels(arrays: Sequence[np.ndarray]) -> str:
@@ -129,6 +133,7 @@ def prepare_target(
         sha256=_hash_labels(all_labels),
         controlled=target_fraction is not None,
         kept=kept,
+        representativity=image_representativity(all_labels, phase=phase),
     )
 
 

@@ -34,8 +34,10 @@ from swnn.target import TrainingTarget, prepare_target
 
 __all__ = [
     "PROFILES",
+    "REPRESENTATIVE_HALF_WIDTH",
     "Checkpoints",
     "ProgressBar",
+    "RepresentativityWarning",
     "TrainConfig",
     "TrainResult",
     "TrainingCallback",
@@ -674,6 +676,37 @@ def _save_checkpoint(ckpt: Path, key: str, state: TrainingState, losses: np.ndar
         )
 
 
+class RepresentativityWarning(UserWarning):
+    """The training images know their phase fraction only roughly: too small for their material."""
+
+
+REPRESENTATIVE_HALF_WIDTH = 0.2
+"""The largest half-width of the 95 % interval of the training images' fraction, relative to the smaller of
+φ and 1 − φ, below which :func:`train` does not warn (at 0.2 a fraction of 0.20 is known to ±0.04)."""
+
+
+def _warn_if_unrepresentative(representativity, phase: int) -> None:
+    """Warn when the reference's fraction is uncertain beyond :data:`REPRESENTATIVE_HALF_WIDTH` (Kanit et al.)."""
+    if representativity is None:
+        return
+    r = representativity
+    relative = r.half_width / min(r.fraction, 1 - r.fraction)
+    if relative <= REPRESENTATIVE_HALF_WIDTH and r.resolved:
+        return
+    why = (
+        "it does not resolve its own integral range (a lower estimate)"
+        if not r.resolved
+        else f"its integral range is {r.integral_range:.0f} pixels"
+    )
+    warnings.warn(
+        f"the training image is small for its material: its fraction of phase {phase}, {r.fraction:.4f}, is "
+        f"known only to ±{r.half_width:.4f} (95 %), as {why}; samples will share that uncertainty. Train on a "
+        "larger image or on several images of the material",
+        RepresentativityWarning,
+        stacklevel=3,
+    )
+
+
 def train(
     images,
     *,
@@ -725,6 +758,7 @@ def train(
         images, config, phase=phase, target_fraction=target_fraction, n_phases=n_phases, device=dev
     )
     config, target, network = state.config, state.target, state.network
+    _warn_if_unrepresentative(target.representativity, target.phase)
     losses = np.full(config.iterations, np.nan)
     key = _settings_key(config, target, reference_name)
     ckpt = _checkpoint_path(output) if output is not None else None
@@ -751,7 +785,15 @@ def train(
         phase=target.phase,
         target_fraction=target.target_fraction,
         controlled=target.controlled,
-        reference=ReferenceInfo(reference_name, target.sha256, target.reference_fraction),
+        reference=ReferenceInfo(
+            reference_name,
+            target.sha256,
+            target.reference_fraction,
+            integral_range=None
+            if target.representativity is None
+            else target.representativity.integral_range,
+            fraction_std=None if target.representativity is None else target.representativity.fraction_std,
+        ),
         training={
             "config": config.to_dict(),
             "precision": precision,

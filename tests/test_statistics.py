@@ -485,3 +485,26 @@ def test_bad_arguments_are_named_in_the_error(call, match):
 def test_a_non_integer_count_is_a_type_error():
     with pytest.raises(TypeError, match="n must be an integer, got float"):
         proportion(1, 2.5)
+
+
+def test_representativity_of_several_images_of_random_blocks():
+    from physics.integral_range import image_representativity
+
+    # two independent images of 4 × 4 blocks of iid labels: A = 16 pixels (closed form, see above), and the
+    # fraction of their union is a window of 2·256² pixels: std sqrt(φ(1−φ)·16 / (2·256²))
+    rng = np.random.default_rng(45)
+    images = [
+        (rng.random((64, 64)) < 0.3).repeat(4, axis=0).repeat(4, axis=1).astype(np.uint8) for _ in range(2)
+    ]
+    r = image_representativity(images, phase=1)
+    fraction = float(np.mean(images))
+    assert r.fraction == fraction and r.resolved
+    assert r.integral_range == pytest.approx(16, abs=0.6)  # as for one image above: 4.6 standard deviations
+    expected = math.sqrt(fraction * (1 - fraction) * r.integral_range / (2 * 256**2))
+    assert r.fraction_std == pytest.approx(expected, rel=1e-12) and r.half_width == 1.96 * r.fraction_std
+    # a crop estimates A: the central 128² of each image gives the same A within its noise
+    assert image_representativity(images, phase=1, max_side=128).integral_range == pytest.approx(16, abs=1.2)
+    # a volume of 4³ blocks: A = 4³ voxels
+    volume = (rng.random((16, 16, 16)) < 0.3).repeat(4, 0).repeat(4, 1).repeat(4, 2)
+    assert image_representativity(volume, phase=1).integral_range == pytest.approx(64, rel=0.1)
+    assert image_representativity(np.zeros((8, 8), np.uint8), phase=1) is None  # no phase, no uncertainty

@@ -291,12 +291,20 @@ def test_tiny_study_writes_metrics_json_figures_and_html(tiny):
     assert summary["device"]["type"] == "cpu"
     assert {"check", "train", "generate", "evaluate samples", "report"} <= set(summary["timings"]["stages"])
     assert summary["training_config"]["iterations"] == 2
+    # each run says how well its training input knows its fraction (integral range); the report shows it
+    image_run = next(
+        r for r in summary["runs"] if r["reference"] == "image" and r["condition"] == "stochastic"
+    )
+    assert image_run["training_fraction_std"] > 0 and 0 < image_run["training_fraction"] < 1
+    half_width = f"± {1.96 * image_run['training_fraction_std']:.4f}"
+    assert any("image / stochastic: the training image is small" in note for note in summary["notes"])
     names = {p.name for p in (output / "figures").glob("*.png")}
     for run in ("volume-stochastic", "volume-eta0.3", "image-stochastic"):
         assert {f"sections-{run}.png", f"curves-{run}.png"} <= names
     assert {"control.png", "timings.png"} <= names
 
     html = (output / "index.html").read_text()
+    assert half_width in html
     images = re.findall(r'<img src="([^"]*)"', html)
     assert len(images) == len(names)  # every figure embedded
     assert all(src.startswith("data:image/png;base64,") for src in images)

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -399,3 +400,30 @@ def test_named_random_streams_are_independent_across_seeds():
     values = [v for streams in seeds for v in streams.values()]
     assert len(set(values)) == len(values) == 50 * len(STREAMS)  # no stream of any seed repeats another's
     assert random_streams(3) == random_streams(3) and all(0 <= v < 2**63 for v in values)
+
+
+def test_a_training_image_too_small_for_its_material_is_warned_about(tmp_path, capsys):
+    from swnn.training import RepresentativityWarning
+
+    # 8 × 8 blocks on a 48² image: A = 64 pixels, so a fraction of 0.35 is known to ±1.96·sqrt(0.35·0.65·64/48²)
+    # = ±0.16 (this image's estimate: A = 52, ±0.14), 0.4 of the fraction: far above REPRESENTATIVE_HALF_WIDTH
+    blocks = (np.random.default_rng(3).random((6, 6)) < 0.35).repeat(8, 0).repeat(8, 1).astype(np.uint8)
+    with pytest.warns(RepresentativityWarning, match=r"known only to ±0\.1"):
+        model = train(blocks, config=TINY, progress=False, device="cpu").model
+    assert model.metadata.reference.integral_range > 0 and model.metadata.reference.fraction_std > 0
+    # a 128² image of independent pixels knows its fraction to ±0.007: no warning
+    iid = (np.random.default_rng(4).random((128, 128)) < 0.35).astype(np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RepresentativityWarning)
+        prepare = prepare_target(iid, TINY)
+        assert prepare.representativity.integral_range == pytest.approx(1, abs=0.2)
+        train(iid, config=TINY.replace(iterations=1), progress=False, device="cpu")
+    # the command line prints it as one line, before training
+    np.save(tmp_path / "blocks.npy", blocks)
+    argv = ["train", str(tmp_path / "blocks.npy"), "-o", str(tmp_path / "m.pt"), "--iterations", "1"]
+    tiny = ["--section", "24", "--scales", "1", "--template", "5", "--blocks", "2", "--channels", "4"]
+    assert main([*argv, *tiny, "--no-control-map", "--quiet", "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if "warning" in line]
+    assert len(lines) == 1 and lines[0].startswith("swnn train: warning: the training image is small"), lines
+    assert "± 0.1" in captured.out  # the reference's fraction and its 95 % half-width

@@ -222,6 +222,8 @@ def write_outputs(
                 "source": run.reference.source,
                 "condition": run.condition.label,
                 "target_fraction": run.target_fraction,
+                "training_fraction": run.model_record.get("reference_fraction"),
+                "training_fraction_std": run.model_record.get("reference_fraction_std"),
                 "model": run.model_key,
                 "samples": [s.key for s in run.samples],
                 "ground_truth": "3D volume" if run.has_volume else "2D image",

@@ -123,6 +123,7 @@ class _Runner:
 
     def keep_model(self, item, record) -> None:
         self.models[(item.reference.settings.name, item.condition)] = record
+        self.notes += [f"{item.label}: {warning}" for warning in record.record.get("warnings", ())]
 
     def generate_samples(self) -> None:
         from swnn.model import load_model

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,8 @@ class ModelRecord:
     record : dict
         Its cache record: ``settings``, ``seconds`` (whole training), ``seconds_iterations``,
         ``seconds_per_iteration``, ``iterations``, ``final_loss``, ``target_fraction``, ``reference_fraction``,
-        ``fraction_at_zero_logit``, ``threshold``.
+        ``reference_fraction_std`` (how well the training input knows its fraction, from its integral range),
+        ``fraction_at_zero_logit``, ``threshold``, ``warnings`` (what training warned of: a small image).
     cached : bool
         Read from the cache rather than trained now.
     """
@@ -170,19 +172,27 @@ def train_model(item: ModelItem, cache: _Cache, *, device, progress: bool = Fals
     ref = item.reference
     item.path.parent.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    result = training.train(
-        ref.training_input,
-        config=item.config,
-        output=item.path,
-        phase=ref.settings.phase,
-        target_fraction=item.condition.target_fraction,
-        n_phases=ref.n_phases,
-        reference_name=ref.settings.source,
-        device=device,
-        progress=progress,
-        resume=True,
-        force=True,
-    )
+    with warnings.catch_warnings(record=True) as caught:  # a small training image: a note of the report
+        warnings.simplefilter("always", training.RepresentativityWarning)
+        result = training.train(
+            ref.training_input,
+            config=item.config,
+            output=item.path,
+            phase=ref.settings.phase,
+            target_fraction=item.condition.target_fraction,
+            n_phases=ref.n_phases,
+            reference_name=ref.settings.source,
+            device=device,
+            progress=progress,
+            resume=True,
+            force=True,
+        )
+    notes = []
+    for warning in caught:
+        if issubclass(warning.category, training.RepresentativityWarning):
+            notes.append(str(warning.message))
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     meta = result.model.metadata
     record = cache.put(
         "models",
@@ -196,8 +206,10 @@ def train_model(item: ModelItem, cache: _Cache, *, device, progress: bool = Fals
             "final_loss": meta.training["final_loss"],
             "target_fraction": meta.target_fraction,
             "reference_fraction": meta.reference.fraction,
+            "reference_fraction_std": meta.reference.fraction_std,
             "fraction_at_zero_logit": meta.fraction_at_zero_logit,
             "threshold": meta.threshold,
+            "warnings": notes,
         },
     )
     return ModelRecord(item.key, record, cached=False)
