@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_study import TINY_PHYSICS, TINY_TRAINING  # the tiny study's settings
 
 import swnn
 from swnn.distributed import generate_zarr, parse_scheduler
@@ -16,6 +15,7 @@ from swnn.generation import GenerationSettings
 from swnn.model import NoiseSpec, TrainedModel
 from swnn.network import SWNN
 from swnn.noise import NoiseField
+from tests.test_study import TINY_PHYSICS, TINY_TRAINING  # the tiny study's settings
 
 distributed = pytest.importorskip("distributed")
 zarr = pytest.importorskip("zarr")
