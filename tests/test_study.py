@@ -227,6 +227,15 @@ def test_paper_data_study_is_valid(shared_data):
     np.testing.assert_array_equal(berea.truth[136:264, 136:264, 136:264], berea.training_input)
 
 
+def test_berea_rock_study_is_valid(shared_data):
+    # the study file of the real-rock table (docs/results.md): one slice, several training settings
+    study = load_study(Path(__file__).parents[1] / "reports" / "studies" / "berea_rock.toml")
+    assert len({r.source for r in study.references}) == 1 and len(study.references) >= 2
+    assert all(Path(r.source).is_file() and Path(r.truth).is_file() for r in study.references)
+    configs = [study.training_config(r) for r in study.references]
+    assert len({json.dumps(c.to_dict(), sort_keys=True) for c in configs}) == len(configs)  # each its own
+
+
 def test_a_separate_truth_volume(tmp_path, capsys):
     _write_references(tmp_path)
     volume = np.load(tmp_path / "volume.npy")
