@@ -122,12 +122,14 @@ def test_command_line_runs_on_a_local_cluster(tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------------------
 
 STUDY = (
-    'name = "dask"\nsamples = 2\nsize = 24\nr_max = 8\nphysics_samples = { permeability = 1 }\n'
+    'name = "dask"\nsamples = 2\nsize = 24\nr_max = 8\nrev = true\nphysics_samples = { permeability = 1 }\n'
     'metrics = ["fraction", "s2", "lineal_path", "chord_length", "specific_surface", "conductivity", '
     '"permeability"]\n'
     + TINY_TRAINING
     + TINY_PHYSICS
     + '\n[[references]]\nsource = "volume.npy"\nconditions = ["stochastic", 0.3]\n'
+    # the same source and truth under other training settings: its truth pieces are the first one's
+    + '\n[[references]]\nsource = "volume.npy"\nname = "wider"\ntraining = { channels = 6 }\n'
 )
 
 
@@ -143,8 +145,8 @@ def test_a_study_on_two_workers_writes_the_serial_tables(client, tmp_path):
     study = load_study(tmp_path / "dask.toml")
     serial = run_study(study, tmp_path / "serial", device="cpu", progress=False, threads=1)
     on_dask = run_study(study, tmp_path / "dask", device="cpu", progress=False, client=client)
-    # 2 models, 4 samples, a truth of pieces, physics and the representative volume: every kind of item
-    assert len(on_dask.summary["runs"]) == 2 and "tasks on Dask" in on_dask.summary["timings"]["stages"]
+    # 3 models, 6 samples, a truth of pieces shared by two references, physics: every kind of item
+    assert len(on_dask.summary["runs"]) == 3 and "tasks on Dask" in on_dask.summary["timings"]["stages"]
     for table in ("metrics.csv", "summary.csv"):
         # exact: every item ran the same arithmetic on one thread, in whichever process
         assert (tmp_path / "serial" / table).read_bytes() == (tmp_path / "dask" / table).read_bytes(), table

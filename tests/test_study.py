@@ -176,12 +176,18 @@ def test_references_with_their_own_training_settings(tmp_path):
 
     data = {
         "training": {"iterations": 5},
-        "references": [reference("a"), reference("b", {"iterations": 7, "lineal_weight": 1.0})],
+        "references": [
+            reference("a"),
+            reference("b", {"iterations": 7, "lineal_weight": 1.0}),
+            reference("c", {"template": 5}),
+        ],
     }
     study = study_from_dict(data)
-    a, b = study.references
+    a, b, c = study.references
     assert study.training_config(a).iterations == 5 and study.training_config(a).lineal_weight == 0
     assert study.training_config(b).iterations == 7 and study.training_config(b).lineal_weight == 1
+    # laid over the study's [training]: what c does not name comes from it
+    assert study.training_config(c).iterations == 5 and study.training_config(c).template == 5
     plan = build_plan(
         study,
         prepare_study(study),
@@ -190,7 +196,7 @@ def test_references_with_their_own_training_settings(tmp_path):
         train_precision="fp32",
         generate_precision="fp32",
     )
-    assert [m.config.iterations for m in plan.models] == [5, 7]
+    assert [m.config.iterations for m in plan.models] == [5, 7, 5]
     assert plan.models[0].key != plan.models[1].key  # same image, different settings: two models
     assert study.to_dict()["references"][1]["training"]["overrides"] == {
         "iterations": 7,

@@ -122,8 +122,9 @@ class ReferenceSettings:
         compared with and cut into truth pieces, in place of ``source`` (which is still what the model is
         trained on). For a CT crop trained on, the larger scan it was cut from. None: ``source`` itself.
     training : TrainingSettings or None
-        This reference's training settings (None: the study's). Several references of one source with
-        different names and training settings compare the settings on the same truth.
+        This reference's training settings: the study's ``[training]`` with the reference's own table laid
+        over it (None: the study's). Several references of one source with different names and training
+        settings compare the settings on the same truth.
     """
 
     source: str

@@ -229,9 +229,6 @@ def _freeze(value):
 def _training(problems: _Problems, table: Mapping, where: str = "[training]") -> TrainingSettings:
     from swnn.training import PROFILES, TrainConfig
 
-    if not isinstance(table, dict):
-        problems.add(f"{where} must be a table of training settings, got {table!r}")
-        return TrainingSettings()
     profile = _typed(problems, table, "profile", str, where, "quick")
     if profile not in PROFILES:
         problems.add(f"{where}.profile must be one of {', '.join(PROFILES)}, got {profile!r}")
@@ -245,6 +242,17 @@ def _training(problems: _Problems, table: Mapping, where: str = "[training]") ->
     except (TypeError, ValueError) as exc:
         problems.add(f"{where}: {exc}")
     return settings
+
+
+def _own_training(problems: _Problems, table: Mapping, study: Mapping, where: str) -> TrainingSettings | None:
+    """The study's ``[training]`` with the reference's ``training`` table over it; None without one."""
+    if "training" not in table:
+        return None
+    own = table["training"]
+    if not isinstance(own, dict):
+        problems.add(f"{where}.training must be a table of training settings, got {own!r}")
+        return None
+    return _training(problems, {**study, **own}, f"{where}.training")
 
 
 def _kwargs_table(problems: _Problems, table, where: str, metric: str) -> tuple[tuple[str, Any], ...]:
@@ -292,8 +300,9 @@ def _physics(problems: _Problems, table: Mapping) -> PhysicsSettings:
 
 
 def _reference(
-    problems: _Problems, table, index: int, base: Path, default_conditions
+    problems: _Problems, table, index: int, base: Path, default_conditions, training: Mapping
 ) -> ReferenceSettings | None:
+    """One ``[[references]]`` table; its ``training`` table is laid over the study's ``[training]``."""
     from swnn.references import BUILTIN_PREFIX, REFERENCES
 
     where = f"[[references]] #{index + 1}"
@@ -354,7 +363,7 @@ def _reference(
         conditions=conditions,
         samples=samples,
         truth=truth,
-        training=_training(problems, table["training"], f"{where}.training") if "training" in table else None,
+        training=_own_training(problems, table, training, where),
     )
 
 
@@ -395,12 +404,16 @@ def study_from_dict(data: Mapping, *, base: str | os.PathLike = ".", origin: str
         problems.add(f"unknown metrics {bad} (accepted: {', '.join(ALL_METRICS)})")
     metrics = tuple(m for m in ALL_METRICS if m in metrics or m in CORE_METRICS)
     default_conditions = _conditions(problems, data.get("conditions", ["stochastic"]), "conditions")
-    training = _training(problems, _typed(problems, data, "training", dict, "study", {}))
+    training_table = _typed(problems, data, "training", dict, "study", {}) or {}
+    training = _training(problems, training_table)
     physics = _physics(problems, _typed(problems, data, "physics", dict, "study", {}))
     tables = _typed(problems, data, "references", list, "study", [])
     if not tables:
         problems.add("a study needs at least one [[references]] table")
-    references = [_reference(problems, t, i, Path(base), default_conditions) for i, t in enumerate(tables)]
+    references = [
+        _reference(problems, t, i, Path(base), default_conditions, training_table)
+        for i, t in enumerate(tables)
+    ]
     references = tuple(r for r in references if r is not None)
     names = [r.name for r in references]
     for duplicate in sorted({n for n in names if names.count(n) > 1}):

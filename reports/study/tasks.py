@@ -3,7 +3,8 @@
 The items are those of the serial runner (:mod:`~reports.study.stages`), with the same cache: a task reads a
 finished item from ``DIR/cache`` or computes it there, and returns its record. Training, the truth's pieces and
 the references' evaluations need nothing; a sample waits for its model; a sample's evaluations wait for the
-sample; the representative-volume stage waits for the models. The records are then kept in the plan's order,
+sample; the representative-volume stage waits for the models. An item that several runs share (the pieces of
+one truth, for references of one source) is one task. The records are then kept in the plan's order,
 so the tables and the report are built exactly as in a serial run. The workers must see the study folder
 (one machine, or a shared file system).
 
@@ -88,6 +89,12 @@ def run_on_client(runner, client, *, threads: int | None = 1) -> None:
 
     plan, cache, device = runner.plan, runner.cache, runner.device
     sent: dict[int, object] = {}  # id of a truth volume -> its future: each volume crosses the network once
+    submitted: dict[tuple[str, str], object] = {}  # (kind, key) -> future: an item that runs share runs once
+
+    def once(kind: str, key: str, submit):
+        if (kind, key) not in submitted:
+            submitted[(kind, key)] = submit()
+        return submitted[(kind, key)]
 
     def evaluation(item, **kwargs):
         source = item.volume
@@ -97,14 +104,31 @@ def run_on_client(runner, client, *, threads: int | None = 1) -> None:
                 sent[id(array)] = client.scatter(array, hash=False, broadcast=False)
             kwargs["volume"] = sent[id(array)]
             item = dataclasses.replace(item, volume=dataclasses.replace(source, volume=None))
-        return client.submit(_evaluate, item, cache, threads, pure=False, **kwargs)
+        return once(
+            "evaluation",
+            item.key,
+            lambda: client.submit(_evaluate, item, cache, threads, pure=False, **kwargs),
+        )
 
     references = [evaluation(item) for item in plan.reference_evaluations]
     truth = [evaluation(item) for item in plan.truth_evaluations]
-    models = [client.submit(_train, item, cache, device, threads, pure=False) for item in plan.models]
+    models = [
+        once(
+            "model",
+            item.key,
+            lambda item=item: client.submit(_train, item, cache, device, threads, pure=False),
+        )
+        for item in plan.models
+    ]
     model_of = {item.key: future for item, future in zip(plan.models, models, strict=True)}
     samples = [
-        client.submit(_generate, item, cache, device, threads, model=model_of[item.model_key], pure=False)
+        once(
+            "sample",
+            item.key,
+            lambda item=item: client.submit(
+                _generate, item, cache, device, threads, model=model_of[item.model_key], pure=False
+            ),
+        )
         for item in plan.samples
     ]
     sample_of = {item.key: future for item, future in zip(plan.samples, samples, strict=True)}
@@ -114,7 +138,7 @@ def run_on_client(runner, client, *, threads: int | None = 1) -> None:
         if runner.study.rev
         else []
     )
-    futures = [*references, *truth, *models, *samples, *evaluations, *rev]
+    futures = list(submitted.values()) + rev
     done = as_completed(futures)
     if runner.progress:
         from tqdm.auto import tqdm
