@@ -125,6 +125,10 @@ class ReferenceSettings:
         This reference's training settings: the study's ``[training]`` with the reference's own table laid
         over it (None: the study's). Several references of one source with different names and training
         settings compare the settings on the same truth.
+    slices : tuple of (axis, index) or None
+        Train on these 2D sections of a 3D ``source`` (pooled, as several images), and compare with the whole
+        volume: a CT user's one slice, or three orthogonal ones. None: a 3D source is trained on its sections
+        axis by axis.
     """
 
     source: str
@@ -138,6 +142,7 @@ class ReferenceSettings:
     samples: int | None = None
     truth: str | None = None
     training: TrainingSettings | None = None
+    slices: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass(frozen=True)

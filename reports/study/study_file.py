@@ -55,6 +55,7 @@ _REFERENCE_KEYS = (
     "samples",
     "truth",
     "training",
+    "slices",
 )
 _PHYSICS_KEYS = ("axes", "conductivities", "conductivity", "permeability")
 
@@ -244,6 +245,25 @@ def _training(problems: _Problems, table: Mapping, where: str = "[training]") ->
     return settings
 
 
+def _slices(problems: _Problems, table: Mapping, where: str) -> tuple[tuple[int, int], ...] | None:
+    """``slices = ["AXIS:INDEX", ...]``: the 2D sections of a 3D source to train on, as (axis, index)."""
+    values = _typed(problems, table, "slices", list, where)
+    if values is None:
+        return None
+    slices = []
+    for value in values:
+        axis, _, index = str(value).partition(":")
+        if not (axis in ("0", "1", "2") and index.isdigit()):
+            problems.add(
+                f"{where}.slices: {value!r} is not AXIS:INDEX (an axis 0, 1 or 2 and a section index)"
+            )
+            continue
+        slices.append((int(axis), int(index)))
+    if not values:
+        problems.add(f"{where}.slices must name at least one section AXIS:INDEX")
+    return tuple(slices)
+
+
 def _own_training(problems: _Problems, table: Mapping, study: Mapping, where: str) -> TrainingSettings | None:
     """The study's ``[training]`` with the reference's ``training`` table over it; None without one."""
     if "training" not in table:
@@ -344,6 +364,7 @@ def _reference(
     if truth is not None:
         path = Path(truth).expanduser()
         truth = os.path.abspath(path if path.is_absolute() else base / path)
+    slices = _slices(problems, table, where)
     samples = _typed(problems, table, "samples", int, where)
     if samples is not None and samples < 1:
         problems.add(f"{where}.samples must be at least 1, got {samples}")
@@ -364,6 +385,7 @@ def _reference(
         samples=samples,
         truth=truth,
         training=_own_training(problems, table, training, where),
+        slices=slices,
     )
 
 
