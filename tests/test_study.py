@@ -262,8 +262,11 @@ def test_berea_rock_study_is_valid(shared_data):
     study = load_study(Path(__file__).parents[1] / "reports" / "studies" / "berea_rock.toml")
     assert len(study.references) >= 2 and all(Path(r.source).is_file() for r in study.references)
     assert all(r.truth is None or Path(r.truth).is_file() for r in study.references)
-    configs = [study.training_config(r) for r in study.references]
-    assert len({json.dumps(c.to_dict(), sort_keys=True) for c in configs}) == len(configs)  # each its own
+    runs = {
+        (r.source, r.slices, json.dumps(study.training_config(r).to_dict(), sort_keys=True))
+        for r in study.references
+    }
+    assert len(runs) == len(study.references)  # each reference trains on its own input or settings
 
 
 def test_a_separate_truth_volume(tmp_path, capsys):
