@@ -37,11 +37,59 @@ __all__ = [
     "load_reference",
     "train",
     "training_input",
+    "volume_sections",
     "volume_shape",
 ]
 
 
-def training_input(reference, *, region: str | None = None) -> tuple[object, int, str]:
+def volume_sections(volume: np.ndarray, slices, *, name: str = "reference") -> list[np.ndarray]:
+    """The 2D sections ``slices`` of a 3D ``volume``: ``"AXIS:INDEX"`` strings or (axis, index) pairs.
+
+    Raises ``ValueError`` naming the slice when it is malformed or beyond the volume.
+    """
+    volume = np.asarray(volume)
+    if volume.ndim != 3:
+        raise ValueError(f"slices need a 3D reference (a volume); {name} has shape {volume.shape}")
+    sections = []
+    for item in slices:
+        if isinstance(item, str):
+            axis, _, index = item.partition(":")
+            if not (axis in ("0", "1", "2") and index.isdigit()):
+                raise ValueError(f"slice {item!r} must be AXIS:INDEX, an axis 0, 1 or 2 and a section index")
+            axis, index = int(axis), int(index)
+        else:
+            axis, index = (int(v) for v in item)
+        if not (0 <= axis < 3 and 0 <= index < volume.shape[axis]):
+            raise ValueError(
+                f"slice {axis}:{index} is beyond {name}, which has {volume.shape[axis] if 0 <= axis < 3 else 0} "
+                f"sections along axis {axis}"
+            )
+        sections.append(np.ascontiguousarray(np.take(volume, index, axis=axis)))
+    if not sections:
+        raise ValueError("slices must name at least one section AXIS:INDEX")
+    return sections
+
+
+def _sliced_input(reference, slices) -> tuple[list[np.ndarray], int, str]:
+    """:func:`training_input` of the ``slices`` of one 3D reference."""
+    ref = reference if isinstance(reference, (Reference, np.ndarray)) else None
+    if ref is None and isinstance(reference, (str, os.PathLike)):
+        ref = load_reference(reference)
+    if ref is None:
+        raise ValueError("slices need one 3D reference, not several")
+    if isinstance(ref, np.ndarray):
+        volume = _labels(ref, "reference")
+        name, n_phases = "array", int(volume.max()) + 1
+    else:
+        volume, name, n_phases = ref.volume, ref.name, ref.n_phases
+    if volume is None:
+        raise ValueError(f"slices need a 3D reference (a volume); {name} is a 2D image")
+    sections = volume_sections(volume, slices, name=name)
+    labels = " ".join(item if isinstance(item, str) else "{}:{}".format(*item) for item in slices)
+    return sections, n_phases, f"{name} [slices {labels}]"
+
+
+def training_input(reference, *, region: str | None = None, slices=None) -> tuple[object, int, str]:
     """What a model is trained on: ``(images or volume, n_phases, name)``.
 
     Parameters
@@ -53,6 +101,9 @@ def training_input(reference, *, region: str | None = None) -> tuple[object, int
     region : str, optional
         A local region of the reference (``labels:L1,L2,...`` or ``rect:Y0:Y1,X0:X1``) for the local model of
         local–global decoupling (:func:`swnn.decoupling.local_region`); its labels are renumbered 0..m−1.
+    slices : sequence of str or (int, int), optional
+        Train a 3D reference on these sections only (``"AXIS:INDEX"``, :func:`volume_sections`), pooled like
+        several images: one CT slice, or three orthogonal ones.
 
     Returns
     -------
@@ -62,6 +113,10 @@ def training_input(reference, *, region: str | None = None) -> tuple[object, int
     n_phases : int
     name : str
     """
+    if slices is not None:
+        if region is not None:
+            raise ValueError("give region or slices, not both")
+        return _sliced_input(reference, slices)
     if region is not None:
         from swnn.decoupling import local_region
 
@@ -134,6 +189,7 @@ def train(
     callbacks=(),
     control_map: bool = True,
     region: str | None = None,
+    slices=None,
     **settings,
 ):
     """Train an SWNN on a reference (Algorithm 1 of the paper) and return the trained model.
@@ -164,6 +220,9 @@ def train(
         model of local–global decoupling (:mod:`swnn.decoupling`; generate with ``global_mask``). A label
         region's model is controlled to the fraction of ``phase`` inside the region unless ``fraction`` is
         given.
+    slices : sequence of str or (int, int), optional
+        Train a 3D reference on these sections only (``"AXIS:INDEX"``), pooled like several images
+        (:func:`training_input`).
     **settings
         Any field of :class:`swnn.training.TrainConfig` (``iterations``, ``directions``, ``section``...).
 
@@ -181,7 +240,7 @@ def train(
     if unknown:
         raise ValueError(f"unknown training settings {unknown}; accepted: {', '.join(sorted(fields))}")
     config = PROFILES[profile].replace(seed=seed, **settings)
-    images, n_phases, name = training_input(reference, region=region)
+    images, n_phases, name = training_input(reference, region=region, slices=slices)
     if region is not None and fraction is None:
         from swnn.decoupling import region_fraction
 

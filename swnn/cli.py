@@ -29,6 +29,8 @@ _FLAG_WORDING = {
     "train": (
         ("give threshold=T", "pass --threshold T"),
         ("region '", "--region '"),
+        ("slices need a 3D reference", "--slices needs a 3D reference"),
+        ("give region or slices, not both", "give --region or --slices, not both"),
         ("lower learning_rate", "lower --lr"),
         ("pass shape=(Z, Y, X) and dtype", "pass --raw-shape Z Y X and --raw-dtype"),
     ),
@@ -189,6 +191,14 @@ def _parser() -> argparse.ArgumentParser:
         help="train on a local region of the reference (the local model of local-global decoupling): a set of "
         "its labels (the other pixels take the nearest region pixel's label) or a rectangle; the region's "
         "labels are renumbered 0..m-1",
+    )
+    p.add_argument(
+        "--slices",
+        nargs="+",
+        default=None,
+        metavar="AXIS:INDEX",
+        help="train a 3D reference on these sections only (e.g. one CT slice 0:200, or three orthogonal ones "
+        "0:200 1:200 2:200), pooled like several images",
     )
     p.add_argument(
         "--no-control-map",
@@ -696,7 +706,11 @@ def _train(args) -> int:
         load_reference(spec, threshold=args.threshold, shape=shape, dtype=args.raw_dtype)
         for spec in args.reference
     ]
-    images, n_phases, name = training_input(references, region=args.region)
+    if args.slices is not None and len(references) != 1:
+        raise ValueError("--slices takes one 3D reference")
+    images, n_phases, name = training_input(
+        references[0] if args.slices is not None else references, region=args.region, slices=args.slices
+    )
     target_fraction = args.fraction
     if args.region is not None and target_fraction is None:
         from swnn.decoupling import region_fraction

@@ -247,8 +247,8 @@ def test_training_on_chosen_slices_of_a_volume(tmp_path):
     with pytest.raises(ValueError, match=r"'0-10' is not AXIS:INDEX"):
         study_from_dict({"references": [{**table, "slices": ["0-10"]}]}, base=tmp_path)
     for source, slices, message in (
-        ("volume.npy", ["1:32"], r"slice 1:32 is beyond the source, which has 32 sections along axis 1"),
-        ("image.npy", ["0:0"], "slices need a 3D source"),
+        ("volume.npy", ["1:32"], r"slice 1:32 is beyond .*volume.*, which has 32 sections along axis 1"),
+        ("image.npy", ["0:0"], "slices need a 3D reference"),
     ):
         study = study_from_dict(
             {"size": 16, "r_max": 8, "references": [{"source": source, "slices": slices}]}, base=tmp_path

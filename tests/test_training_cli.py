@@ -427,3 +427,29 @@ def test_a_training_image_too_small_for_its_material_is_warned_about(tmp_path, c
     lines = [line for line in captured.err.splitlines() if "warning" in line]
     assert len(lines) == 1 and lines[0].startswith("swnn train: warning: the training image is small"), lines
     assert "± 0.1" in captured.out  # the reference's fraction and its 95 % half-width
+
+
+def test_training_on_chosen_slices_of_a_volume(tmp_path, capsys):
+    from swnn.api import training_input, volume_sections
+
+    volume = np.stack([_image(seed) for seed in range(48)])  # (48, 48, 48) labels
+    sections, n_phases, name = training_input(volume, slices=["0:5", (2, 7)])
+    np.testing.assert_array_equal(sections[0], volume[5])
+    np.testing.assert_array_equal(sections[1], volume[:, :, 7])
+    assert n_phases == 2 and name == "array [slices 0:5 2:7]"
+    for bad, message in (
+        (["3:0"], "must be AXIS:INDEX"),
+        (["1:48"], "slice 1:48 is beyond"),
+        ([], "at least one"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            volume_sections(volume, bad)
+    np.save(tmp_path / "v.npy", volume)
+    tiny = ["--section", "24", "--scales", "1", "--template", "5", "--blocks", "2", "--channels", "4"]
+    argv = ["train", str(tmp_path / "v.npy"), "-o", str(tmp_path / "m.pt"), "--iterations", "1", *tiny]
+    assert main([*argv, "--slices", "0:5", "1:9", "--no-control-map", "--quiet", "--device", "cpu"]) == 0
+    assert load_model(tmp_path / "m.pt").metadata.reference.name.endswith("[slices 0:5 1:9]")
+    np.save(tmp_path / "image.npy", volume[0])
+    argv[1] = str(tmp_path / "image.npy")
+    assert main([*argv, "--slices", "0:0", "--force", "--quiet"]) == 2  # a 2D reference has no slices
+    assert "--slices needs a 3D reference" in capsys.readouterr().err

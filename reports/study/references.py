@@ -82,21 +82,6 @@ def _read_truth(path: str, n_phases: int, where: str) -> np.ndarray:
     return truth
 
 
-def _sections(volume: np.ndarray | None, slices, where: str) -> list[np.ndarray]:
-    """The (axis, index) sections of a 3D source, checked."""
-    if volume is None:
-        raise ValueError(f"{where}: slices need a 3D source (a volume), and this source is a 2D image")
-    sections = []
-    for axis, index in slices:
-        if index >= volume.shape[axis]:
-            raise ValueError(
-                f"{where}: slice {axis}:{index} is beyond the source, which has {volume.shape[axis]} sections "
-                f"along axis {axis} (0..{volume.shape[axis] - 1})"
-            )
-        sections.append(np.ascontiguousarray(np.take(volume, index, axis=axis)))
-    return sections
-
-
 def prepare_study(study: Study) -> list[LoadedReference]:
     """Load every reference and check every condition (phase present, target fraction reachable, r_max).
 
@@ -131,7 +116,10 @@ def prepare_study(study: Study) -> list[LoadedReference]:
             )
         inputs = training_input(reference)[0]  # what `swnn train` trains on
         if ref.slices is not None:
-            inputs = _sections(reference.volume, ref.slices, where)
+            try:
+                inputs = training_input(reference, slices=ref.slices)[0]
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
         targets = {}
         for condition in ref.conditions:
             try:
