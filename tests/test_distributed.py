@@ -133,8 +133,10 @@ STUDY = (
 )
 
 
-def test_a_study_on_two_workers_writes_the_serial_tables(client, tmp_path):
+def test_a_study_on_two_workers_writes_the_serial_tables(client, tmp_path, monkeypatch):
     from scipy import ndimage
+
+    monkeypatch.setattr("reports.study.tasks._INLINE_BYTES", 0)  # every array scattered, as a scan would be
 
     from reports.study import load_study, run_study
 

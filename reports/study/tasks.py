@@ -19,9 +19,13 @@ import contextlib
 import dataclasses
 from collections.abc import Iterator
 
+import numpy as np
+
 from .stages import evaluate, generate_sample, train_model
 
 __all__ = ["fixed_threads", "run_on_client"]
+
+_INLINE_BYTES = 1 << 20  # arrays larger than this are scattered once rather than sent with each task
 
 
 @contextlib.contextmanager
@@ -59,10 +63,13 @@ def _generate(item, cache, device, threads, model=None):
         return generate_sample(item, cache, device=device)
 
 
-def _evaluate(item, cache, threads, sample=None, volume=None):
-    """``sample``: the record of the sample measured (a dependency); ``volume``: a truth's volume sent once."""
+def _evaluate(item, cache, threads, sample=None, volume=None, array=None):
+    """``sample``: the record of the sample measured (a dependency); ``volume``: a truth's volume, and
+    ``array``: the reference's array, sent once."""
     if volume is not None:
         item = dataclasses.replace(item, volume=dataclasses.replace(item.volume, volume=volume))
+    if array is not None:
+        item = dataclasses.replace(item, volume=array)
     with fixed_threads(threads):
         return evaluate(item, cache)
 
@@ -96,30 +103,50 @@ def run_on_client(runner, client, *, threads: int | None = 1) -> None:
             submitted[(kind, key)] = submit()
         return submitted[(kind, key)]
 
+    def send(array):
+        if id(array) not in sent:
+            sent[id(array)] = client.scatter(array, hash=False, broadcast=False)
+        return sent[id(array)]
+
     def evaluation(item, **kwargs):
         source = item.volume
         if getattr(source, "volume", None) is not None:
-            array = source.volume
-            if id(array) not in sent:
-                sent[id(array)] = client.scatter(array, hash=False, broadcast=False)
-            kwargs["volume"] = sent[id(array)]
+            kwargs["volume"] = send(source.volume)
             item = dataclasses.replace(item, volume=dataclasses.replace(source, volume=None))
+        elif isinstance(source, np.ndarray) and source.nbytes > _INLINE_BYTES:
+            kwargs["array"] = send(source)
+            item = dataclasses.replace(item, volume=None)
         return once(
             "evaluation",
             item.key,
             lambda: client.submit(_evaluate, item, cache, threads, pure=False, **kwargs),
         )
 
+    workers = sorted(client.scheduler_info().get("workers", {})) or [None]
+
+    def training(index, item):
+        # the longest tasks, and the first on the critical path: spread over the workers from the start (Dask
+        # would queue them on one worker, as their length is unknown), without the truth the task does not need
+        light = dataclasses.replace(item, reference=dataclasses.replace(item.reference, truth=None))
+        where = workers[index % len(workers)]
+        return client.submit(
+            _train,
+            light,
+            cache,
+            device,
+            threads,
+            pure=False,
+            priority=1,
+            workers=None if where is None else [where],
+            allow_other_workers=True,
+        )
+
+    models = [
+        once("model", item.key, lambda index=index, item=item: training(index, item))
+        for index, item in enumerate(plan.models)
+    ]
     references = [evaluation(item) for item in plan.reference_evaluations]
     truth = [evaluation(item) for item in plan.truth_evaluations]
-    models = [
-        once(
-            "model",
-            item.key,
-            lambda item=item: client.submit(_train, item, cache, device, threads, pure=False),
-        )
-        for item in plan.models
-    ]
     model_of = {item.key: future for item, future in zip(plan.models, models, strict=True)}
     samples = [
         once(
