@@ -281,7 +281,8 @@ def curves_figure(run, study, path: Path) -> Figure:
     """S2(r) and L(r) of the reference and the samples, mean over axes, with a zoom on r = 0."""
     plt = _pyplot()
     scale, unit = _length_unit(run.reference.voxel_size)
-    fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.2))
+    # constrained layout: tight_layout cannot place the zoom insets and gives up on some runs
+    fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.2), layout="constrained")
     _curve_panel(axes[0], run, "s2", "S₂", scale, unit)
     _curve_panel(axes[1], run, "lineal_path", "L", scale, unit)
     s2 = np.mean([s.fidelity["s2_rmse"] for s in run.samples])
@@ -291,7 +292,6 @@ def curves_figure(run, study, path: Path) -> Figure:
     axes[0].legend(loc="lower left")
     against = "3D ground truth, axis by axis" if run.has_volume else "2D image (mean of its two axes)"
     fig.suptitle(f"{run.title}: correlation functions against the {against}", fontsize=12)
-    fig.tight_layout()
     _save(fig, path)
     return Figure(
         path.name,
