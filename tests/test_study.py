@@ -654,3 +654,20 @@ def test_profile_figure_compares_the_slices_with_the_request(tmp_path):
     # the slices hold round(f · 256) voxels: within half a voxel of 256, RMSE < 0.002
     rmse = float(figure.caption.rsplit("request ", 1)[1].rstrip("."))
     assert rmse < 0.002
+
+
+def test_rock_cache_reads_the_finished_items(tiny):
+    from benchmarks.rock_cache import partial_figures
+
+    toml, output = tiny
+    figures = partial_figures(toml, output)
+    frame = pd.read_csv(output / "metrics.csv")
+    for reference in ("volume", "image"):
+        rows = frame[(frame["reference"] == reference) & (frame["role"] == "sample")]
+        fractions = rows.loc[rows["metric"] == "fraction", "value"]
+        s2 = rows.loc[rows["metric"] == "s2_rmse", "value"]
+        # every condition's samples of the reference, as the finished study wrote them
+        assert sorted(figures[reference]["fraction"]) == pytest.approx(sorted(fractions), rel=1e-12)
+        assert sorted(figures[reference]["s2_rmse"]) == pytest.approx(sorted(s2), rel=1e-12)
+    pieces = frame[(frame["role"] == "truth") & (frame["metric"] == "fraction")]
+    assert figures["truth"]["n"] == pieces["sample"].nunique()  # each piece once, not once per run
