@@ -42,6 +42,14 @@ __all__ = [
 ]
 
 
+def parse_slice(text: str) -> tuple[int, int]:
+    """``"AXIS:INDEX"`` as (axis, index); ``ValueError`` unless the axis is 0, 1 or 2 and the index a count."""
+    axis, _, index = str(text).partition(":")
+    if not (axis in ("0", "1", "2") and index.isdigit()):
+        raise ValueError(f"slice {text!r} must be AXIS:INDEX, an axis 0, 1 or 2 and a section index")
+    return int(axis), int(index)
+
+
 def volume_sections(volume: np.ndarray, slices, *, name: str = "reference") -> list[np.ndarray]:
     """The 2D sections ``slices`` of a 3D ``volume``: ``"AXIS:INDEX"`` strings or (axis, index) pairs.
 
@@ -52,13 +60,7 @@ def volume_sections(volume: np.ndarray, slices, *, name: str = "reference") -> l
         raise ValueError(f"slices need a 3D reference (a volume); {name} has shape {volume.shape}")
     sections = []
     for item in slices:
-        if isinstance(item, str):
-            axis, _, index = item.partition(":")
-            if not (axis in ("0", "1", "2") and index.isdigit()):
-                raise ValueError(f"slice {item!r} must be AXIS:INDEX, an axis 0, 1 or 2 and a section index")
-            axis, index = int(axis), int(index)
-        else:
-            axis, index = (int(v) for v in item)
+        axis, index = parse_slice(item) if isinstance(item, str) else (int(v) for v in item)
         if not (0 <= axis < 3 and 0 <= index < volume.shape[axis]):
             raise ValueError(
                 f"slice {axis}:{index} is beyond {name}, which has {volume.shape[axis] if 0 <= axis < 3 else 0} "

@@ -250,15 +250,16 @@ def _slices(problems: _Problems, table: Mapping, where: str) -> tuple[tuple[int,
     values = _typed(problems, table, "slices", list, where)
     if values is None:
         return None
+    from swnn.api import parse_slice
+
     slices = []
     for value in values:
-        axis, _, index = str(value).partition(":")
-        if not (axis in ("0", "1", "2") and index.isdigit()):
+        try:
+            slices.append(parse_slice(value))
+        except ValueError:
             problems.add(
                 f"{where}.slices: {value!r} is not AXIS:INDEX (an axis 0, 1 or 2 and a section index)"
             )
-            continue
-        slices.append((int(axis), int(index)))
     if not values:
         problems.add(f"{where}.slices must name at least one section AXIS:INDEX")
     return tuple(slices)
