@@ -6,6 +6,7 @@ into one clear line.
 
 from __future__ import annotations
 
+import math
 import operator
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -43,6 +44,14 @@ def check_count(name: str, value: object, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
     return value
+
+
+def check_probability(name: str, value: object) -> float:
+    """Return ``value`` as a float strictly between 0 and 1; ``ValueError`` naming ``name`` otherwise."""
+    number = isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value)
+    if not (number and 0 < value < 1):
+        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
+    return float(value)
 
 
 def _to_tensor(volume: object, name: str) -> torch.Tensor:

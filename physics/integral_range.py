@@ -20,15 +20,9 @@ import numpy as np
 
 from ._validation import as_indicator
 from ._validation import check_count as _count
+from ._validation import check_probability as _probability
 
 __all__ = ["Representativity", "fraction_std", "image_representativity", "integral_range", "s2_map"]
-
-
-def _probability(name: str, value: float) -> float:
-    number = isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value)
-    if not (number and 0 < value < 1):
-        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
-    return float(value)
 
 
 def s2_map(volume: object, *, phase: int = 1) -> np.ndarray:

@@ -47,6 +47,7 @@ import numpy as np
 from scipy import stats
 
 from physics._validation import check_count as _count
+from physics._validation import check_probability as _probability
 from physics.integral_range import fraction_std, integral_range, s2_map
 
 __all__ = [
@@ -180,10 +181,6 @@ def _number(name: str, value: float, accepted: str, ok) -> float:
     if not (number and ok(value)):
         raise ValueError(f"{name} must be {accepted}, got {value!r}")
     return float(value)
-
-
-def _probability(name: str, value: float) -> float:
-    return _number(name, value, "a number strictly between 0 and 1", lambda v: 0 < v < 1)
 
 
 def _positive(name: str, value: float, *, zero: bool = False) -> float:
