@@ -100,20 +100,19 @@ def _block_task(
     model, settings, sample, device, transforms, index, store: str, threads: int, token: str
 ) -> str:
     """Generate one block and write it into the partial store, then its marker (runs on a worker)."""
-    import torch
     import zarr
 
+    from swnn._threads import fixed_threads
     from swnn.generation import BlockGenerator
 
-    if threads:
-        torch.set_num_threads(threads)
-    generator = _GENERATORS.get(token)
-    if generator is None:  # the first block of this generation on this worker
-        _GENERATORS.clear()
-        generator = _GENERATORS[token] = BlockGenerator(
-            model, settings=settings, sample=sample, device=device, transforms=transforms
-        )
-    labels = generator.labels(index)
+    with fixed_threads(threads):
+        generator = _GENERATORS.get(token)
+        if generator is None:  # the first block of this generation on this worker
+            _GENERATORS.clear()
+            generator = _GENERATORS[token] = BlockGenerator(
+                model, settings=settings, sample=sample, device=device, transforms=transforms
+            )
+        labels = generator.labels(index)
     zarr.open_array(store=store, mode="r+")[tuple(index)] = labels
     (Path(store) / _DONE / _marker(index)).touch()
     return _marker(index)

@@ -97,6 +97,19 @@ def test_scheduler_strings():
             parse_scheduler(bad)
 
 
+def test_fixed_threads_sets_and_restores_torch_and_numba():
+    import numba
+
+    from swnn._threads import fixed_threads
+
+    before = torch.get_num_threads(), numba.get_num_threads()
+    with fixed_threads(1):
+        assert (torch.get_num_threads(), numba.get_num_threads()) == (1, 1)
+    assert (torch.get_num_threads(), numba.get_num_threads()) == before
+    with fixed_threads(None):  # None leaves them as they are
+        assert (torch.get_num_threads(), numba.get_num_threads()) == before
+
+
 def test_distributed_generation_writes_zarr_only(client, tmp_path):
     with pytest.raises(ValueError, match="give a path ending in .zarr"):
         swnn.generate_to(tmp_path / "v.npy", _model(), 16, client=client, device="cpu")

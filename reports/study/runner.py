@@ -8,13 +8,15 @@ import shutil
 import time
 from pathlib import Path
 
+from swnn._threads import fixed_threads
+
 from .cache import _Cache
 from .measures import fidelity
 from .plan import Plan, _Modules, _physics_modules, build_plan
 from .references import prepare_study
 from .settings import Study
 from .stages import Run, SampleRecord, _read_fields, _read_volume, evaluate, generate_sample, train_model
-from .tasks import fixed_threads, run_on_client
+from .tasks import run_on_client
 
 __all__ = ["run_study"]
 

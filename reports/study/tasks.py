@@ -15,41 +15,17 @@ numba threads (``threads``, 1 by default on a cluster); a serial run with the sa
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 
 import numpy as np
 
+from swnn._threads import fixed_threads
+
 from .stages import evaluate, generate_sample, train_model
 
-__all__ = ["fixed_threads", "run_on_client"]
+__all__ = ["run_on_client"]
 
 _INLINE_BYTES = 1 << 20  # arrays larger than this are scattered once rather than sent with each task
-
-
-@contextlib.contextmanager
-def fixed_threads(threads: int | None) -> Iterator[None]:
-    """Run torch and numba with ``threads`` threads inside the block (None: leave them), restored on exit."""
-    if not threads:
-        yield
-        return
-    import torch
-
-    try:
-        import numba
-    except ImportError:  # numba is a dependency; without it only torch is set
-        numba = None
-    before = torch.get_num_threads(), numba.get_num_threads() if numba else None
-    torch.set_num_threads(threads)
-    if numba:
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before[0])
-        if numba:
-            numba.set_num_threads(before[1])
 
 
 def _train(item, cache, device, threads):
