@@ -168,6 +168,19 @@ def test_a_study_on_two_workers_writes_the_serial_tables(client, tmp_path, monke
     assert serial.summary["device"]["threads"] == on_dask.summary["device"]["threads"] == 1
     assert on_dask.summary["device"]["workers"] == 2
 
+    # resumed on Dask: what the cache holds is read without a task; only the missing evaluation is sent
+    tables = {t: (tmp_path / "dask" / t).read_bytes() for t in ("metrics.csv", "summary.csv")}
+    missing = next((tmp_path / "dask" / "cache" / "evaluations").glob("*.json"))
+    missing.unlink()
+    sent = []
+    submit = client.submit
+    monkeypatch.setattr(client, "submit", lambda fn, *a, **k: sent.append(fn.__name__) or submit(fn, *a, **k))
+    run_study(study, tmp_path / "dask", device="cpu", progress=False, client=client)
+    assert sorted(sent) == ["_evaluate", "_rev"]  # the representative-volume stage always runs as a task
+    assert missing.is_file()
+    for table, before in tables.items():
+        assert (tmp_path / "dask" / table).read_bytes() == before, table
+
 
 def test_study_scheduler_and_threads_are_checked_first(tmp_path, capsys):
     from swnn.cli import main

@@ -57,6 +57,46 @@ def _rev(study, plan, cache, device, threads, models=None):
         return rev_records(study, plan, cache, device=device, progress=False)
 
 
+def _cached(kind: str, item, cache, device):
+    """The record of ``item`` when the cache holds it finished (read here, without a task), else None."""
+    if kind == "model":
+        finished = cache.get("models", item.key) is not None and item.path.is_file()
+        return train_model(item, cache, device=device) if finished else None
+    if kind == "sample":
+        from swnn.io import sidecar_path
+
+        files = item.path.is_file() and sidecar_path(item.path).is_file()
+        finished = files and cache.get("samples", item.key) is not None
+        return generate_sample(item, cache, device=device) if finished else None
+    return evaluate(item, cache) if cache.get("evaluations", item.key) is not None else None
+
+
+def _results(client, group: list) -> list:
+    """The records of ``group``: futures gathered from the workers, records read from the cache as they are."""
+    from distributed import Future
+
+    gathered = iter(client.gather([x for x in group if isinstance(x, Future)]))
+    return [next(gathered) if isinstance(x, Future) else x for x in group]
+
+
+def _wait(client, futures: list, *, progress: bool) -> None:
+    """Wait for ``futures`` (a progress bar when ``progress``); the first task's error is raised at once and
+    cancels the rest."""
+    from distributed import as_completed
+
+    done = as_completed(futures)
+    if progress:
+        from tqdm.auto import tqdm
+
+        done = tqdm(done, total=len(futures), desc="study tasks", unit="task", dynamic_ncols=True)
+    try:
+        for future in done:
+            future.result()
+    except BaseException:
+        client.cancel(futures)
+        raise
+
+
 def run_on_client(runner, client, *, threads: int | None = 1) -> None:
     """Compute every item of ``runner``'s plan as Dask tasks on ``client`` and keep their records in ``runner``.
 
@@ -68,16 +108,22 @@ def run_on_client(runner, client, *, threads: int | None = 1) -> None:
     threads : int or None
         torch and numba threads per task; None leaves the workers' settings.
     """
-    from distributed import as_completed
-
     plan, cache, device = runner.plan, runner.cache, runner.device
     sent: dict[int, object] = {}  # id of a truth volume -> its future: each volume crosses the network once
     submitted: dict[tuple[str, str], object] = {}  # (kind, key) -> future: an item that runs share runs once
+    records: dict[tuple[str, str], object] = {}  # (kind, key) -> record of an item the cache already holds
 
-    def once(kind: str, key: str, submit):
-        if (kind, key) not in submitted:
-            submitted[(kind, key)] = submit()
-        return submitted[(kind, key)]
+    def once(kind: str, item, submit):
+        """The item's future; its record at once when the cache holds it, so that a resumed study sends only
+        the work left and no finished item waits in a worker's queue behind a training."""
+        key = (kind, item.key)
+        if key not in submitted and key not in records:
+            record = _cached(kind, item, cache, device)
+            if record is None:
+                submitted[key] = submit()
+            else:
+                records[key] = record
+        return records[key] if key in records else submitted[key]
 
     def send(array):
         if id(array) not in sent:
@@ -85,18 +131,17 @@ def run_on_client(runner, client, *, threads: int | None = 1) -> None:
         return sent[id(array)]
 
     def evaluation(item, **kwargs):
-        source = item.volume
-        if getattr(source, "volume", None) is not None:
-            kwargs["volume"] = send(source.volume)
-            item = dataclasses.replace(item, volume=dataclasses.replace(source, volume=None))
-        elif isinstance(source, np.ndarray) and source.nbytes > _INLINE_BYTES:
-            kwargs["array"] = send(source)
-            item = dataclasses.replace(item, volume=None)
-        return once(
-            "evaluation",
-            item.key,
-            lambda: client.submit(_evaluate, item, cache, threads, pure=False, **kwargs),
-        )
+        def submit(item=item):
+            source = item.volume
+            if getattr(source, "volume", None) is not None:
+                kwargs["volume"] = send(source.volume)
+                item = dataclasses.replace(item, volume=dataclasses.replace(source, volume=None))
+            elif isinstance(source, np.ndarray) and source.nbytes > _INLINE_BYTES:
+                kwargs["array"] = send(source)
+                item = dataclasses.replace(item, volume=None)
+            return client.submit(_evaluate, item, cache, threads, pure=False, **kwargs)
+
+        return once("evaluation", item, submit)
 
     workers = sorted(client.scheduler_info().get("workers", {})) or [None]
 
@@ -118,7 +163,7 @@ def run_on_client(runner, client, *, threads: int | None = 1) -> None:
         )
 
     models = [
-        once("model", item.key, lambda index=index, item=item: training(index, item))
+        once("model", item, lambda index=index, item=item: training(index, item))
         for index, item in enumerate(plan.models)
     ]
     references = [evaluation(item) for item in plan.reference_evaluations]
@@ -127,7 +172,7 @@ def run_on_client(runner, client, *, threads: int | None = 1) -> None:
     samples = [
         once(
             "sample",
-            item.key,
+            item,
             lambda item=item: client.submit(
                 _generate, item, cache, device, threads, model=model_of[item.model_key], pure=False
             ),
@@ -141,18 +186,7 @@ def run_on_client(runner, client, *, threads: int | None = 1) -> None:
         if runner.study.rev
         else []
     )
-    futures = list(submitted.values()) + rev
-    done = as_completed(futures)
-    if runner.progress:
-        from tqdm.auto import tqdm
-
-        done = tqdm(done, total=len(futures), desc="study tasks", unit="task", dynamic_ncols=True)
-    try:
-        for future in done:
-            future.result()  # raises the task's error here, at once
-    except BaseException:
-        client.cancel(futures)
-        raise
+    _wait(client, list(submitted.values()) + rev, progress=runner.progress)
     for items, group, keep in (
         (plan.reference_evaluations, references, runner.keep_reference),
         (plan.truth_evaluations, truth, runner.keep_truth),
@@ -160,7 +194,7 @@ def run_on_client(runner, client, *, threads: int | None = 1) -> None:
         (plan.samples, samples, runner.keep_sample),
         (plan.sample_evaluations, evaluations, runner.keep_sample_evaluation),
     ):
-        for item, record in zip(items, client.gather(group), strict=True):
+        for item, record in zip(items, _results(client, group), strict=True):
             keep(item, record)
     if rev:
         runner.rev = rev[0].result()
