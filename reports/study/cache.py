@@ -27,7 +27,7 @@ def _key(kind: str, payload: Mapping) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-_FRONT_ENDS = frozenset({"cli.py", "__main__.py"})
+_FRONT_ENDS = frozenset({"cli.py", "cli_args.py", "__main__.py"})
 """Source files left out of a code tag: they parse arguments and print, and change no result."""
 
 
