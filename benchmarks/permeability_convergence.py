@@ -4,6 +4,8 @@ For each case (the 128³ built-ins, the 128³ Berea crop, Berea reconstructions,
 Berea scan; flow along axis 0, ``boundary="mirror"``) it runs
 
 - ``fast``: :func:`physics.permeability` with its defaults (``tau="auto"``, extrapolated limit, tol 1e-3);
+- ``plain`` (with ``--plain``): the fast path without its Anderson mixing (``anderson=0``), to show what
+  the mixing saves;
 - ``fast_tau1``: the same stopping rule at τ = 1, to separate the τ-dependence of k from the error of the
   extrapolation;
 - ``reference``: τ = 1, ``convergence="change"``, tol 1e-8 (relative change of k per 100 steps), with a
@@ -123,6 +125,7 @@ def main(argv=None) -> None:
     parser.add_argument("--budget", type=float, default=420.0, help="seconds for the whole run")
     parser.add_argument("--reference-cap", type=float, default=40.0, help="seconds per reference run")
     parser.add_argument("--mlups-sizes", default="64,128,256")
+    parser.add_argument("--plain", action="store_true", help="also run each case without Anderson mixing")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     begin = time.perf_counter()
@@ -140,6 +143,9 @@ def main(argv=None) -> None:
             result, wall = _timed(volume, device, phase=phase)
             rows[name] = result
             record_line(out, kind="fast", case=name, shape=volume.shape, **_summary(result, wall))
+            if args.plain:
+                result, wall = _timed(volume, device, phase=phase, anderson=0, max_steps=400_000)
+                record_line(out, kind="plain", case=name, **_summary(result, wall))
         for name, volume, phase in cases:
             if time.perf_counter() - begin > args.budget:
                 break

@@ -25,6 +25,12 @@ __all__ = [
 MAGIC_LAMBDA = 3.0 / 16.0
 """Λ = (τ⁺ − ½)(τ⁻ − ½) for which bounce-back walls sit half-way and k does not depend on ν."""
 _ERROR_SAFETY = 3.0  # the Aitken error estimate was up to 2x low on the 128³ sandstone (see extrapolate)
+_MIXED_TOL = 0.1  # the mixed phase ends when k changes by less than 0.1 tol per block ...
+_MIXED_CALM = 3  # ... this many blocks in a row
+_MIX_AFTER_CHECKS = (
+    30  # a run not converged after this many checks is mixed (most well-connected samples are not)
+)
+_PLAIN_CHECKS = 6  # checks kept for the plain run after the mixed phase (its extrapolation needs 4 or more)
 _MAX_SPEED2 = 0.1  # |u|² above this (|u| > 0.32, Mach 0.55) is a blow-up
 
 
@@ -231,9 +237,20 @@ class Run:
     """The time loop: steps in pairs, observes k every ``check_every`` steps, and stops when it converged."""
 
     def __init__(
-        self, lattice, *, scale: float, tol: float, convergence: str, force: float, tau: float, size: int
+        self,
+        lattice,
+        *,
+        scale: float,
+        tol: float,
+        convergence: str,
+        force: float,
+        tau: float,
+        size: int,
+        anderson: int = 0,
     ):
         self.lattice, self.scale, self.tol, self.convergence = lattice, scale, tol, convergence
+        self.anderson = anderson  # depth of the Anderson-mixed phase before the plain run (0: none)
+        self.mixed_steps, self.k_mixed = 0, None  # steps of the mixed phase, k at its end
         self.force, self.tau, self.size = force, tau, size
         self.steps = 0
         self.history: list[float] = []  # k at every check, for the extrapolation
@@ -256,6 +273,12 @@ class Run:
         start = time.perf_counter()
         try:
             while self.steps < max_steps:
+                if self.anderson and not self.mixed_steps and len(self.history) >= _MIX_AFTER_CHECKS:
+                    # not converged in the first checks: a slow approach, which the mixing shortens
+                    self._mixed_phase(check_every, max_steps, bar)
+                    self.history.clear()
+                    quiet_checks, self.change = 0, math.inf
+                    continue
                 pairs = min(check_every, max_steps - self.steps) // 2
                 lattice.step_pairs(pairs)
                 self.steps += 2 * pairs
@@ -277,17 +300,51 @@ class Run:
         lattice.synchronize()
         self.elapsed = time.perf_counter() - start
 
-    def _check(self) -> float:
-        """Observe k, update the change and the extrapolated limit; return the limit's relative error."""
+    def _mixed_phase(self, check_every: int, max_steps: int, bar) -> None:
+        """Blocks of ``check_every`` steps with Anderson mixing of the populations (:mod:`._anderson`), until
+        k changes by less than ``tol`` between blocks twice in a row; the lattice then holds the last block's
+        state, a plain state of the run, and the plain run that follows sets k and its error."""
+        from ._anderson import Anderson
+
+        lattice, mixing = self.lattice, Anderson(self.anderson)
+        x = _copy(lattice.f)
+        previous, calm = None, 0
+        stop = max_steps - _PLAIN_CHECKS * check_every  # the plain run's checks after it fit in max_steps
+        while self.steps + check_every <= stop:
+            lattice.step_pairs(check_every // 2)
+            self.steps += check_every
+            k = self._observe()
+            change = math.inf if previous is None else abs(k - previous) / max(abs(k), 1e-300)
+            previous, calm = k, (calm + 1 if change < _MIXED_TOL * self.tol else 0)
+            if bar is not None:
+                bar.update(check_every)
+                bar.set_postfix_str(f"k={k:.6g} change={change:.1e} (mixed)", refresh=False)
+            if calm >= _MIXED_CALM:
+                break
+            x = mixing.mix(x, _copy(lattice.f))
+            lattice.f[...] = x
+        self.mixed_steps, self.k_mixed = max(self.steps, 1), previous
+
+    def _observe(self) -> float:
+        """k of the current state; raises when the run diverged."""
         momentum, self.speed2, speed2_sum = self.lattice.observe()
         if not (math.isfinite(momentum) and math.isfinite(speed2_sum)) or self.speed2 > _MAX_SPEED2:
             raise PermeabilityDivergenceError(
                 f"lattice-Boltzmann run diverged at step {self.steps} (largest speed {math.sqrt(self.speed2):.3g}, "
                 f"mean momentum {momentum / self.size:.3g}); lower force={self.force:g} or raise tau={self.tau:g}"
             )
-        k = momentum * self.scale
+        return momentum * self.scale
+
+    def _check(self) -> float:
+        """Observe k, update the change and the extrapolated limit; return the limit's relative error."""
+        k = self._observe()
         if self.history:
             self.change = abs(k - self.history[-1]) / max(abs(k), 1e-300)
         self.history.append(k)
         self.k_limit, self.error = extrapolate(self.history)
         return self.error / max(abs(self.k_limit), 1e-300)
+
+
+def _copy(array):
+    """A copy of a numpy array or torch tensor."""
+    return array.clone() if isinstance(array, torch.Tensor) else array.copy()
