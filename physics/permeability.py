@@ -78,8 +78,8 @@ the steps to a converged k without touching the steady solution:
   mixing moves the state, not the steady state it converges to. It keeps 2·depth + 4 copies of the
   populations (76 bytes per pore node each); the depth is lowered to fit half the free memory, and a depth
   below 2 runs plain. Measured on three barely percolating 64³ Berea reconstructions in their mirror box
-  (one thread, ``τ = "auto"``): 56,702 / 53,102 / 32,302 plain steps became 7,802 / 6,902 / 5,402, with k
-  within 0.05 % of the plain runs (benchmarks/results/permeability-anderson-cpu-xeon-2core.md).
+  (``τ = "auto"``): 57,102 / 53,102 / 32,302 plain steps became 8,802 / 8,202 / 6,802, with k within
+  0.024 % of the plain runs (benchmarks/results/permeability-anderson-cpu-xeon-2core.md).
 
 Measured on the 128³ built-ins in their mirror box (benchmarks/results/permeability-fast-cpu-xeon-2core.md):
 steps to a converged k fell from 3,602 / 4,302 / 10,302 (labyrinth, cellular, sandstone; τ = 1, change
