@@ -604,6 +604,10 @@ def test_mixed_run_reaches_the_plain_steady_state(monkeypatch):
     assert reference.converged and mixed.converged
     assert abs(mixed.k - reference.k) / reference.k <= mixed.error_estimate
     assert mixed.error_estimate >= 1e-3
+    # the torch backend mixes its tensors the same way: the same decisions, k to float32 round-off (1e-4,
+    # as between the backends' plain runs)
+    on_torch = permeability(pore, tau=1.0, backend="torch")
+    assert on_torch.converged and on_torch.k == pytest.approx(mixed.k, rel=1e-4)
     # without mixing the run is the plain one, step for step
     monkeypatch.setattr("physics._lbm_run._MIX_AFTER_CHECKS", 10**9)
     assert permeability(pore, tau=1.0).steps == permeability(pore, tau=1.0, anderson=0).steps
