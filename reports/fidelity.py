@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         "--summarize", type=Path, default=None, help="print a markdown table of a results file"
     )
     parser.add_argument("-o", "--output", default=None, help="JSON-lines file, appended to")
-    parser.add_argument("--profile", default="quick", choices=("quick", "paper"))
+    parser.add_argument("--profile", default="quick", choices=("quick", "paper", "rock"))
     parser.add_argument("--samples", type=int, default=1)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)

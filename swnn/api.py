@@ -200,7 +200,7 @@ def train(
     ----------
     reference : Reference, str, Path, ndarray or sequence
         See :func:`training_input`.
-    profile : {"quick", "paper"}
+    profile : {"quick", "paper", "rock"}
         The settings to start from (:data:`swnn.training.PROFILES`).
     phase : int
         The controlled phase (default 1).

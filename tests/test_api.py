@@ -73,8 +73,11 @@ def test_train_takes_arrays_and_names_bad_settings():
         ValueError, match=r"unknown training settings \['iteration'\]; accepted: .*iterations"
     ):
         swnn.train(image, iteration=3)
-    with pytest.raises(ValueError, match="profile must be one of paper, quick, got .fast."):
+    with pytest.raises(ValueError, match="profile must be one of paper, quick, rock, got .fast."):
         swnn.train(image, profile="fast")
+    from swnn.training import PROFILES
+
+    assert PROFILES["rock"] == PROFILES["quick"].replace(lineal_weight=1.0)  # quick plus the lineal-path term
     with pytest.raises(ValueError, match="reference must be a 2D or 3D array"):
         swnn.train(np.zeros((2, 2, 2, 2), dtype=np.uint8))
     # arrays follow the label convention (0/255 are phases 0/1), alone or several pooled

@@ -152,7 +152,7 @@ class TrainingSettings:
     Attributes
     ----------
     profile : str
-        ``quick`` or ``paper`` (:data:`swnn.training.PROFILES`).
+        ``quick``, ``paper`` or ``rock`` (:data:`swnn.training.PROFILES`).
     overrides : tuple of (str, value)
         Changed fields, sorted by name (lists become tuples).
     """
