@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["Anderson"]
+__all__ = ["Anderson", "copy_state"]
 
 _REGULARIZATION = (
     1e-12  # relative Tikhonov term of the normal equations (the residuals become nearly dependent)
@@ -30,6 +30,7 @@ class Anderson:
         self._g_prev = self._f_prev = None
         self._df: list = []  # differences of successive residuals
         self._dg: list = []  # differences of successive images
+        self._gram: list[list[float]] = []  # dot products of the columns of _df, kept as columns come and go
         self._best = math.inf
 
     def mix(self, x, g):
@@ -39,22 +40,36 @@ class Anderson:
         if norm > _RESTART_GROWTH * self._best:  # a bad combination: start the history again from here
             self._df.clear()
             self._dg.clear()
+            self._gram.clear()
             self._g_prev = self._f_prev = None
         self._best = min(self._best, norm)
         if self._f_prev is not None:
-            self._df.append(f - self._f_prev)
-            self._dg.append(g - self._g_prev)
-            if len(self._df) > self.depth:
-                self._df.pop(0)
-                self._dg.pop(0)
+            self._append(f - self._f_prev, g - self._g_prev)
         self._f_prev, self._g_prev = f, g
-        if not self._df:
-            return g.clone() if hasattr(g, "clone") else g.copy()
-        gamma = _least_squares(self._df, f)
-        out = g.clone() if hasattr(g, "clone") else g.copy()
-        for coefficient, dg in zip(gamma, self._dg, strict=True):
-            out -= float(coefficient) * dg
+        out = copy_state(g)
+        if self._df:
+            gamma = _least_squares(self._gram, [_dot(c, f) for c in self._df])
+            for coefficient, dg in zip(gamma, self._dg, strict=True):
+                out -= float(coefficient) * dg
         return out
+
+    def _append(self, df, dg) -> None:
+        """Add a column, with its dot products against the kept ones; drop the oldest beyond ``depth``."""
+        row = [_dot(c, df) for c in self._df]
+        for kept, value in zip(self._gram, row, strict=True):
+            kept.append(value)
+        self._gram.append([*row, _dot(df, df)])
+        self._df.append(df)
+        self._dg.append(dg)
+        if len(self._df) > self.depth:
+            del self._df[0], self._dg[0], self._gram[0]
+            for kept in self._gram:
+                del kept[0]
+
+
+def copy_state(array):
+    """A copy of a numpy array or torch tensor."""
+    return array.clone() if hasattr(array, "clone") else array.copy()
 
 
 def _dot(a, b) -> float:
@@ -75,17 +90,13 @@ def _norm(a) -> float:
     return math.sqrt(_dot(a, a))
 
 
-def _least_squares(columns: list, target) -> list[float]:
-    """γ minimising |target − Σ γ_j columns_j| by the (regularised) normal equations, in float64."""
+def _least_squares(gram: list[list[float]], rhs: list[float]) -> list[float]:
+    """γ minimising |f − Σ γ_j columns_j| from the columns' dot products ``gram`` and ``rhs`` = columns · f,
+    by the (regularised) normal equations, in float64."""
     import numpy as np
 
-    m = len(columns)
-    gram = np.empty((m, m))
-    for i in range(m):
-        for j in range(i, m):
-            gram[i, j] = gram[j, i] = _dot(columns[i], columns[j])
-    rhs = np.array([_dot(c, target) for c in columns])
-    gram[np.diag_indices(m)] += _REGULARIZATION * max(np.trace(gram), 1e-300)
+    gram, rhs = np.array(gram, dtype=np.float64), np.array(rhs, dtype=np.float64)
+    gram[np.diag_indices(len(rhs))] += _REGULARIZATION * max(np.trace(gram), 1e-300)
     try:
         return list(np.linalg.solve(gram, rhs))
     except np.linalg.LinAlgError:

@@ -250,7 +250,7 @@ class Run:
     ):
         self.lattice, self.scale, self.tol, self.convergence = lattice, scale, tol, convergence
         self.anderson = anderson  # depth of the Anderson-mixed phase before the plain run (0: none)
-        self.mixed_steps, self.k_mixed = 0, None  # steps of the mixed phase, k at its end
+        self.mixed, self.k_mixed = False, None  # whether the run was mixed; k at the end of the mixing
         self.force, self.tau, self.size = force, tau, size
         self.steps = 0
         self.history: list[float] = []  # k at every check, for the extrapolation
@@ -273,7 +273,7 @@ class Run:
         start = time.perf_counter()
         try:
             while self.steps < max_steps:
-                if self.anderson and not self.mixed_steps and len(self.history) >= _MIX_AFTER_CHECKS:
+                if self.anderson and not self.mixed and len(self.history) >= _MIX_AFTER_CHECKS:
                     # not converged in the first checks: a slow approach, which the mixing shortens
                     self._mixed_phase(check_every, max_steps, bar)
                     self.history.clear()
@@ -302,12 +302,13 @@ class Run:
 
     def _mixed_phase(self, check_every: int, max_steps: int, bar) -> None:
         """Blocks of ``check_every`` steps with Anderson mixing of the populations (:mod:`._anderson`), until
-        k changes by less than ``tol`` between blocks twice in a row; the lattice then holds the last block's
-        state, a plain state of the run, and the plain run that follows sets k and its error."""
-        from ._anderson import Anderson
+        k changes by less than ``_MIXED_TOL`` × ``tol`` between blocks ``_MIXED_CALM`` times in a row; the
+        lattice then holds the last block's state, a plain state of the run, and the plain run that follows
+        sets k and its error."""
+        from ._anderson import Anderson, copy_state
 
         lattice, mixing = self.lattice, Anderson(self.anderson)
-        x = _copy(lattice.f)
+        x = copy_state(lattice.f)
         previous, calm = None, 0
         stop = max_steps - _PLAIN_CHECKS * check_every  # the plain run's checks after it fit in max_steps
         while self.steps + check_every <= stop:
@@ -321,9 +322,9 @@ class Run:
                 bar.set_postfix_str(f"k={k:.6g} change={change:.1e} (mixed)", refresh=False)
             if calm >= _MIXED_CALM:
                 break
-            x = mixing.mix(x, _copy(lattice.f))
+            x = mixing.mix(x, copy_state(lattice.f))
             lattice.f[...] = x
-        self.mixed_steps, self.k_mixed = max(self.steps, 1), previous
+        self.mixed, self.k_mixed = True, previous
 
     def _observe(self) -> float:
         """k of the current state; raises when the run diverged."""
@@ -343,8 +344,3 @@ class Run:
         self.history.append(k)
         self.k_limit, self.error = extrapolate(self.history)
         return self.error / max(abs(self.k_limit), 1e-300)
-
-
-def _copy(array):
-    """A copy of a numpy array or torch tensor."""
-    return array.clone() if isinstance(array, torch.Tensor) else array.copy()
