@@ -66,8 +66,14 @@ the steps to a converged k without touching the steady solution:
   τ-dependence the staircase walls leave (measured 2e-4 at most, between τ = 0.75 and 1 on a 64³ crop).
   Where the flow passes throats one or two voxels wide, that dependence is larger: on three barely
   percolating 64³ Berea reconstructions k rose by 0.6 %, 1.3 % and 6.6 % from τ = 0.6 to τ = 1 (runs
-  converged at each τ), so k there carries a discretisation uncertainty of that size whatever the τ; pass
-  ``tau=1.0`` to compare with τ = 1 results (benchmarks/results/permeability-convergence-h200.md).
+  converged at each τ), so k there carries a discretisation uncertainty of that size. An ``"auto"`` run
+  therefore moves to τ = 1, the τ of the validated solver, when its flow passes such throats: when the
+  tube diameter equivalent to its k, √(32 k / φ) (φ the flowing fraction of the box), is below one voxel
+  (measured: 2.8–5.2 voxels on the 128³ built-ins and Berea crops, 0.2–0.5 on the three
+  reconstructions). It moves at its 30th check, before the mixing below, or where it converged first,
+  keeping its populations (k then jumps by ν(1)/ν(τ) and the run goes on to the τ = 1 steady state).
+  ``PermeabilityResult.tau`` reports the τ of the result. Pass ``tau=1.0`` to run at τ = 1 throughout
+  (benchmarks/results/permeability-convergence-h200.md).
 
 - **Anderson mixing of a slow run** (``anderson=5``). A run not converged after 30 checks has a slow
   approach: pressure differences between pore bodies joined by throats one or two voxels wide, which decay
@@ -78,8 +84,11 @@ the steps to a converged k without touching the steady solution:
   mixing moves the state, not the steady state it converges to. It keeps 2·depth + 4 copies of the
   populations (76 bytes per pore node each); the depth is lowered to fit half the free memory, and a depth
   below 2 runs plain. Measured on three barely percolating 64³ Berea reconstructions in their mirror box
-  (``τ = "auto"``): 57,102 / 53,102 / 32,302 plain steps became 8,802 / 8,202 / 6,802, with k within
-  0.024 % of the plain runs (benchmarks/results/permeability-anderson-cpu-xeon-2core.md).
+  (``τ = "auto"``): 57,102 / 53,102 / 32,302 plain steps became 8,802 / 8,202 / 6,802 at the τ auto
+  picked, with k within 0.024 % of the plain runs (benchmarks/results/permeability-anderson-cpu-xeon-2core.md),
+  and 12,402 / 11,602 / 9,802 steps (13–18 s on 2 CPU cores) when moving to τ = 1, with k within
+  −0.20 % / −0.04 % / −0.11 % of τ = 1 runs converged to a change below 1e-8 per 100 steps, where the
+  τ auto picked left −5.5 % / −1.1 % / −0.51 % (benchmarks/results/permeability-thin-tau1-cpu-xeon-2core.md).
 
 Measured on the 128³ built-ins in their mirror box (benchmarks/results/permeability-fast-cpu-xeon-2core.md):
 steps to a converged k fell from 3,602 / 4,302 / 10,302 (labyrinth, cellular, sandstone; τ = 1, change
@@ -139,6 +148,9 @@ BACKENDS = ("auto", "numba", "torch")
 CONVERGENCE_TESTS = ("extrapolate", "change")
 _AUTO_TAU_CONSTANT = 0.25  # ν = 0.25 d² / L balances viscous and pressure relaxation (measured)
 _AUTO_TAU_RANGE = (0.6, 1.0)
+_THIN_TAU = (
+    1.0  # τ⁺ at which an "auto" run through sub-voxel throats (where k moves with τ) ends: the reference
+)
 _HIGH_MACH_SPEED = 0.1  # |u| above this (Mach 0.17) warns: compressibility and inertia errors
 
 
@@ -183,6 +195,10 @@ class PermeabilityResult:
         Estimated relative error of ``k`` against the steady state of the same lattice problem (see
         "Convergence" in the module docstring): 0.0 when k = 0 was decided from connectivity, None when
         the checks so far did not allow an estimate (too few, or not yet a geometric approach).
+    tau : float or None
+        Relaxation time τ⁺ of the steady state ``k`` belongs to: the given ``tau``, the one ``"auto"``
+        picked, or 1.0 where an ``"auto"`` run passed sub-voxel throats and moved to τ = 1 (see
+        "Convergence" in the module docstring); None when nothing was simulated.
     """
 
     axis: int
@@ -197,6 +213,7 @@ class PermeabilityResult:
     velocity: np.ndarray | None = None
     fluid_nodes: int = 0
     error_estimate: float | None = None
+    tau: float | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready dict of Python numbers (the velocity field is left out)."""
@@ -211,6 +228,7 @@ class PermeabilityResult:
             "reason": self.reason,
             "fluid_nodes": int(self.fluid_nodes),
             "error_estimate": None if self.error_estimate is None else float(self.error_estimate),
+            "tau": None if self.tau is None else float(self.tau),
         }
 
 
@@ -420,7 +438,8 @@ def permeability(
         depend on it in principle (exactly for straight channels). ``"auto"`` (default) picks the τ that
         balances the two slow relaxations of the run, viscous (pore size² / ν) and pressure (box length² ν
         / (c_s² k)), from the pores' hydraulic diameter and the box length (see "Convergence" in the
-        module docstring); it lies in [0.6, 1].
+        module docstring); it lies in [0.6, 1], and a run whose flow passes sub-voxel throats moves to
+        τ = 1 (``PermeabilityResult.tau`` says which τ the result belongs to).
     force : float, optional
         Body force density along ``axis`` in lattice units. Keep it small (Stokes flow, low Mach number):
         k is linear in it only while inertia is negligible.
@@ -498,12 +517,24 @@ def permeability(
     n = int(np.count_nonzero(flowing))
 
     def result(
-        k: float, steps: int, mlups, converged: bool, reason, velocity=None, error_estimate=None
+        k: float, steps: int, mlups, converged: bool, reason, velocity=None, error_estimate=None, tau=None
     ) -> PermeabilityResult:
         k_m2 = None if voxel_size is None else k * voxel_size**2
         k_darcy = None if k_m2 is None else k_m2 / DARCY_M2
         return PermeabilityResult(
-            axis, k, k_m2, k_darcy, steps, mlups, converged, reason, boundary, velocity, n, error_estimate
+            axis,
+            k,
+            k_m2,
+            k_darcy,
+            steps,
+            mlups,
+            converged,
+            reason,
+            boundary,
+            velocity,
+            n,
+            error_estimate,
+            tau,
         )
 
     if n == 0:
@@ -514,8 +545,9 @@ def permeability(
         velocity = np.zeros((3, *pore.shape), dtype=np.float32) if return_velocity else None
         return result(0.0, 0, None, True, reason, velocity, error_estimate=0.0)
 
+    thin_tau = None
     if tau == "auto":
-        tau = _auto_tau(flowing, axis)
+        tau, thin_tau = _auto_tau(flowing, axis), _THIN_TAU
     lattice = _lattice(flowing, axis=axis, tau=tau, force=force, backend=backend, device=device)
     nu = (tau - 0.5) / 3.0
     scale = nu / (force * box.size)  # k = ν ⟨ρu⟩ / g, momentum summed over nodes, averaged over the box
@@ -535,6 +567,7 @@ def permeability(
         tau=tau,
         size=box.size,
         anderson=depth,
+        thin_tau=thin_tau,
     )
     run.advance(check_every, max_steps, progress=f"permeability axis {axis}" if progress else None)
     mlups = n * (run.steps - 2) / run.elapsed / 1e6 if run.elapsed > 0 and run.steps > 2 else None
@@ -572,7 +605,7 @@ def permeability(
         index = [slice(None)] * 4
         index[axis + 1] = sample
         velocity = np.ascontiguousarray(field[tuple(index)])
-    return result(k, run.steps, mlups, run.converged, reason, velocity, error_estimate)
+    return result(k, run.steps, mlups, run.converged, reason, velocity, error_estimate, run.tau)
 
 
 def _anderson_depth(depth: int, nodes: int, populations) -> int:
