@@ -13,8 +13,9 @@ follows a mixed phase converges to the same k.
 from __future__ import annotations
 
 import math
+import os
 
-__all__ = ["Anderson", "copy_state"]
+__all__ = ["Anderson", "copy_state", "fitting_depth"]
 
 _REGULARIZATION = (
     1e-12  # relative Tikhonov term of the normal equations (the residuals become nearly dependent)
@@ -101,3 +102,23 @@ def _least_squares(gram: list[list[float]], rhs: list[float]) -> list[float]:
         return list(np.linalg.solve(gram, rhs))
     except np.linalg.LinAlgError:
         return list(np.linalg.lstsq(gram, rhs, rcond=None)[0])
+
+
+def fitting_depth(depth: int, nodes: int, populations) -> int:
+    """``depth``, lowered so that the mixing's history (2 depth + 4 copies of the populations) takes at most
+    half the free memory of the populations' device; 0 (a plain run) below depth 2."""
+    if depth < 2:
+        return 0
+    state = 19 * 4 * nodes  # bytes of one copy of the float32 populations
+    device = getattr(populations, "device", None)
+    if getattr(device, "type", None) == "cuda":  # a torch tensor on a GPU
+        import torch
+
+        free = torch.cuda.mem_get_info(device)[0]
+    else:
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):  # not a POSIX system: assume 4 GB
+            free = 4 << 30
+    fits = int((free / 2 / state - 4) // 2)
+    return depth if fits >= depth else (fits if fits >= 2 else 0)

@@ -114,20 +114,19 @@ step, replayed as CUDA graphs), or with torch gathers and scatters where Triton 
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import ndimage
 
+from ._anderson import fitting_depth
+from ._lbm_box import simulation_box, spanning_pores
 from ._lbm_run import MAGIC_LAMBDA, PermeabilityDivergenceError
 from ._lbm_run import Run as _Run
 from ._lbm_run import build_lattice as _lattice
 from ._validation import ParameterTypeError, as_indicator
-from .lattice import D3Q19
 
 __all__ = [
     "DARCY_M2",
@@ -293,91 +292,7 @@ def _resolve_backend(backend: object, device: torch.device) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# geometry: the box that is simulated, and the clusters that carry flow
-
-
-def _simulation_box(
-    pore: np.ndarray, axis: int, boundary: str, buffer_layers: int
-) -> tuple[np.ndarray, slice]:
-    """Pore indicator of the periodic box that is simulated, and the slice along ``axis`` holding the sample."""
-    length = pore.shape[axis]
-    if boundary == "periodic":
-        return pore, slice(0, length)
-    if boundary == "mirror":
-        return np.concatenate([pore, np.flip(pore, axis=axis)], axis=axis), slice(0, length)
-    layer_shape = list(pore.shape)
-    layer_shape[axis] = buffer_layers
-    layer = np.ones(layer_shape, dtype=bool)
-    return np.concatenate([layer, pore, layer], axis=axis), slice(buffer_layers, buffer_layers + length)
-
-
-def _cross_boundary_links(labels: np.ndarray) -> np.ndarray:
-    """Lattice links that leave the periodic box: rows (label, label, shift_z, shift_y, shift_x).
-
-    A row says that the cluster ``label[0]`` touches the copy of ``label[1]`` in the neighbouring periodic
-    image at ``shift`` (in box lengths).
-    """
-    shape = np.array(labels.shape)
-    rows = []
-    for q in range(1, 10):  # one of each pair of opposite directions covers every link once (or more)
-        c = D3Q19.c[q]
-        for i in np.flatnonzero(c):
-            face = [slice(None)] * 3
-            face[i] = slice(shape[i] - 1, shape[i]) if c[i] > 0 else slice(0, 1)
-            face_labels = labels[tuple(face)]
-            local = np.nonzero(face_labels)
-            source = [local[d] + (face[d].start if d == i else 0) for d in range(3)]
-            target = [source[d] + c[d] for d in range(3)]
-            shift = [np.floor_divide(target[d], shape[d]) for d in range(3)]
-            target_labels = labels[tuple(target[d] % shape[d] for d in range(3))]
-            keep = target_labels > 0
-            rows.append(np.stack([face_labels[local], target_labels, *shift], axis=1)[keep].astype(np.int64))
-    if not rows:
-        return np.zeros((0, 5), dtype=np.int64)
-    return np.unique(np.concatenate(rows), axis=0)
-
-
-def _spanning_pores(pore: np.ndarray, axis: int) -> np.ndarray:
-    """Pore voxels on clusters that wind around the periodic box along ``axis`` (bool, same shape).
-
-    Clusters are 18-connected (the D3Q19 links). A union–find over the links that cross the box faces keeps,
-    for each label, its offset in box lengths from its root; a link between two labels of one root whose
-    offsets disagree closes a loop that winds around the box by that difference.
-    """
-    labels, count = ndimage.label(pore, structure=ndimage.generate_binary_structure(3, 2))
-    parent: dict[int, int] = {}
-    offset: dict[int, np.ndarray] = {}  # position of a label relative to its parent, in box lengths
-    winds: dict[int, bool] = {}  # per root: a loop winds along ``axis``
-
-    def find(label: int) -> tuple[int, np.ndarray]:
-        path = []
-        while parent.setdefault(label, label) != label:
-            path.append(label)
-            label = parent[label]
-        total = np.zeros(3, dtype=np.int64)
-        for node in reversed(path):  # path compression, offsets made relative to the root
-            total = total + offset[node]
-            offset[node] = total
-            parent[node] = label
-        return label, (offset[path[0]] if path else np.zeros(3, dtype=np.int64))
-
-    for first, second, *shift in _cross_boundary_links(labels).tolist():
-        root1, off1 = find(first)
-        root2, off2 = find(second)
-        mismatch = off1 + np.asarray(shift) - off2
-        if root1 == root2:
-            if mismatch[axis] != 0:
-                winds[root1] = True
-        else:
-            parent[root2] = root1
-            offset[root2] = mismatch
-            winds[root1] = winds.get(root1, False) or winds.pop(root2, False)
-
-    spanning = np.zeros(count + 1, dtype=bool)
-    for label in list(parent):
-        if winds.get(find(label)[0], False):
-            spanning[label] = True
-    return spanning[labels]
+# relaxation time
 
 
 def _auto_tau(flowing: np.ndarray, axis: int) -> float:
@@ -512,8 +427,8 @@ def permeability(
     backend = _resolve_backend(backend, device)
     pore = _pore_space(volume, phase)
 
-    box, sample = _simulation_box(pore, axis, boundary, buffer_layers)
-    flowing = _spanning_pores(box, axis)
+    box, sample = simulation_box(pore, axis, boundary, buffer_layers)
+    flowing = spanning_pores(box, axis)
     n = int(np.count_nonzero(flowing))
 
     def result(
@@ -557,7 +472,7 @@ def permeability(
     # in-place streaming advances in pairs of steps: step counts are even
     check_every += check_every % 2
     max_steps += max_steps % 2
-    depth = _anderson_depth(anderson, n, lattice.f)
+    depth = fitting_depth(anderson, n, lattice.f)
     run = _Run(
         lattice,
         scale=scale,
@@ -606,23 +521,6 @@ def permeability(
         index[axis + 1] = sample
         velocity = np.ascontiguousarray(field[tuple(index)])
     return result(k, run.steps, mlups, run.converged, reason, velocity, error_estimate, run.tau)
-
-
-def _anderson_depth(depth: int, nodes: int, populations) -> int:
-    """``depth``, lowered so that the mixing's history (2 depth + 4 copies of the populations) takes at most
-    half the free memory of the populations' device; 0 (a plain run) below depth 2."""
-    if depth < 2:
-        return 0
-    state = 19 * 4 * nodes  # bytes of one copy of the float32 populations
-    if isinstance(populations, torch.Tensor) and populations.device.type == "cuda":
-        free = torch.cuda.mem_get_info(populations.device)[0]
-    else:
-        try:
-            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):  # not a POSIX system: assume 4 GB
-            free = 4 << 30
-    fits = int((free / 2 / state - 4) // 2)
-    return depth if fits >= depth else (fits if fits >= 2 else 0)
 
 
 def _check_settings(
