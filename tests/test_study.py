@@ -257,9 +257,10 @@ def test_training_on_chosen_slices_of_a_volume(tmp_path):
             prepare_study(study)
 
 
-def test_berea_rock_study_is_valid(shared_data):
-    # the study file of the real-rock table (docs/results.md): one slice, several training settings
-    study = load_study(Path(__file__).parents[1] / "reports" / "studies" / "berea_rock.toml")
+@pytest.mark.parametrize("name", ["berea_rock.toml", "berea_rock_levers.toml"])
+def test_berea_rock_study_is_valid(shared_data, name):
+    # the study files of the real-rock tables (docs/results.md): one slice, several training settings
+    study = load_study(Path(__file__).parents[1] / "reports" / "studies" / name)
     assert len(study.references) >= 2 and all(Path(r.source).is_file() for r in study.references)
     assert all(r.truth is None or Path(r.truth).is_file() for r in study.references)
     runs = {
