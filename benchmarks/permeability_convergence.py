@@ -72,7 +72,7 @@ def _summary(result, wall: float) -> dict:
         "error_estimate": result.error_estimate,
         "mlups": result.mlups,
         "fluid_nodes": result.fluid_nodes,
-        "tau": getattr(result, "tau", None),
+        "tau": result.tau,
     }
 
 

@@ -292,9 +292,8 @@ class Run:
                 if self.anderson and not self.mixed and len(self.history) >= _MIX_AFTER_CHECKS:
                     # not converged in the first checks: a slow approach, which the mixing shortens
                     self._to_thin_tau()
-                    self._mixed_phase(check_every, max_steps, bar)
-                    self.history.clear()
-                    quiet_checks, self.change = 0, math.inf
+                    self._go_on(check_every, max_steps, bar)
+                    quiet_checks = 0
                     continue
                 pairs = min(check_every, max_steps - self.steps) // 2
                 lattice.step_pairs(pairs)
@@ -310,10 +309,8 @@ class Run:
                     )
                 if quiet_checks >= 2:
                     if self._to_thin_tau():  # converged, but at a τ where such throats shift k
-                        if self.anderson and not self.mixed:
-                            self._mixed_phase(check_every, max_steps, bar)
-                        self.history.clear()
-                        quiet_checks, self.change = 0, math.inf
+                        self._go_on(check_every, max_steps, bar)
+                        quiet_checks = 0
                         continue
                     self.converged = True
                     break
@@ -322,6 +319,14 @@ class Run:
                 bar.close()
         lattice.synchronize()
         self.elapsed = time.perf_counter() - start
+
+    def _go_on(self, check_every: int, max_steps: int, bar) -> None:
+        """After a slow approach or a move of τ: the mixed phase (where the run mixes and was not mixed yet),
+        then a plain run whose extrapolation starts afresh."""
+        if self.anderson and not self.mixed:
+            self._mixed_phase(check_every, max_steps, bar)
+        self.history.clear()
+        self.change = math.inf
 
     def _mixed_phase(self, check_every: int, max_steps: int, bar) -> None:
         """Blocks of ``check_every`` steps with Anderson mixing of the populations (:mod:`._anderson`), until

@@ -147,9 +147,7 @@ BACKENDS = ("auto", "numba", "torch")
 CONVERGENCE_TESTS = ("extrapolate", "change")
 _AUTO_TAU_CONSTANT = 0.25  # ν = 0.25 d² / L balances viscous and pressure relaxation (measured)
 _AUTO_TAU_RANGE = (0.6, 1.0)
-_THIN_TAU = (
-    1.0  # τ⁺ at which an "auto" run through sub-voxel throats (where k moves with τ) ends: the reference
-)
+_THIN_TAU = 1.0  # τ⁺ of an "auto" run through sub-voxel throats (k moves with τ there): the reference τ
 _HIGH_MACH_SPEED = 0.1  # |u| above this (Mach 0.17) warns: compressibility and inertia errors
 
 

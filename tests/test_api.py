@@ -78,6 +78,13 @@ def test_train_takes_arrays_and_names_bad_settings():
     from swnn.training import PROFILES
 
     assert PROFILES["rock"] == PROFILES["quick"].replace(lineal_weight=1.0)  # quick plus the lineal-path term
+    # the command line lists the profiles without importing the training module: its choices must follow
+    from swnn.cli_args import parser
+
+    commands = parser()._subparsers._group_actions[0].choices
+    for command in ("train", "study"):
+        (option,) = [a for a in commands[command]._actions if "--profile" in a.option_strings]
+        assert sorted(option.choices) == sorted(PROFILES)
     with pytest.raises(ValueError, match="reference must be a 2D or 3D array"):
         swnn.train(np.zeros((2, 2, 2, 2), dtype=np.uint8))
     # arrays follow the label convention (0/255 are phases 0/1), alone or several pooled
