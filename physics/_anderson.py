@@ -15,6 +15,9 @@ from __future__ import annotations
 import math
 import os
 
+import numpy as np
+from numba import njit, prange
+
 __all__ = ["Anderson", "copy_state", "fitting_depth"]
 
 _REGULARIZATION = (
@@ -35,8 +38,10 @@ class Anderson:
         self._best = math.inf
 
     def mix(self, x, g):
-        """The next state from the state ``x`` and its image ``g`` = G(x); ``x`` is not kept."""
-        f = g - x
+        """The next state from the state ``x`` and its image ``g`` = G(x); ``x`` is overwritten (numpy) or
+        dropped (torch). Numpy arrays are updated in place by parallel kernels, without temporaries: on the
+        CPU a state is a memory-bound array of 76 bytes per pore node."""
+        f = _difference(g, x, out=x)
         norm = _norm(f)
         if norm > _RESTART_GROWTH * self._best:  # a bad combination: start the history again from here
             self._df.clear()
@@ -44,14 +49,16 @@ class Anderson:
             self._gram.clear()
             self._g_prev = self._f_prev = None
         self._best = min(self._best, norm)
-        if self._f_prev is not None:
-            self._append(f - self._f_prev, g - self._g_prev)
+        if self._f_prev is not None:  # the previous residual and image become the new differences
+            self._append(
+                _difference(f, self._f_prev, out=self._f_prev), _difference(g, self._g_prev, out=self._g_prev)
+            )
         self._f_prev, self._g_prev = f, g
         out = copy_state(g)
         if self._df:
             gamma = _least_squares(self._gram, [_dot(c, f) for c in self._df])
             for coefficient, dg in zip(gamma, self._dg, strict=True):
-                out -= float(coefficient) * dg
+                _subtract_scaled(out, float(coefficient), dg)
         return out
 
     def _append(self, df, dg) -> None:
@@ -74,17 +81,48 @@ def copy_state(array):
 
 
 def _dot(a, b) -> float:
-    return float((a.reshape(-1) * b.reshape(-1)).sum(dtype=_float64(a)))
+    """Σ a b in float64."""
+    if isinstance(a, np.ndarray):
+        return float(_dot_numba(a.reshape(-1), b.reshape(-1)))
+    import torch
+
+    return float((a.reshape(-1) * b.reshape(-1)).sum(dtype=torch.float64))
 
 
-def _float64(a):
-    if hasattr(a, "clone"):  # torch
-        import torch
+def _difference(a, b, *, out):
+    """``a − b``, into ``out`` for numpy arrays (``out`` may be ``b``); a new tensor for torch."""
+    if isinstance(a, np.ndarray):
+        _difference_numba(a.reshape(-1), b.reshape(-1), out.reshape(-1))
+        return out
+    return a - b
 
-        return torch.float64
-    import numpy as np
 
-    return np.float64
+def _subtract_scaled(out, coefficient: float, a) -> None:
+    """``out −= coefficient · a`` in place."""
+    if isinstance(out, np.ndarray):
+        _subtract_scaled_numba(out.reshape(-1), np.float32(coefficient), a.reshape(-1))
+    else:
+        out.sub_(a, alpha=coefficient)
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _dot_numba(a, b):  # pragma: no cover - compiled
+    total = 0.0
+    for i in prange(a.size):
+        total += np.float64(a[i]) * np.float64(b[i])
+    return total
+
+
+@njit(parallel=True, cache=True)
+def _difference_numba(a, b, out):  # pragma: no cover - compiled
+    for i in prange(a.size):
+        out[i] = a[i] - b[i]
+
+
+@njit(parallel=True, cache=True)
+def _subtract_scaled_numba(out, coefficient, a):  # pragma: no cover - compiled
+    for i in prange(a.size):
+        out[i] -= coefficient * a[i]
 
 
 def _norm(a) -> float:
@@ -94,8 +132,6 @@ def _norm(a) -> float:
 def _least_squares(gram: list[list[float]], rhs: list[float]) -> list[float]:
     """γ minimising |f − Σ γ_j columns_j| from the columns' dot products ``gram`` and ``rhs`` = columns · f,
     by the (regularised) normal equations, in float64."""
-    import numpy as np
-
     gram, rhs = np.array(gram, dtype=np.float64), np.array(rhs, dtype=np.float64)
     gram[np.diag_indices(len(rhs))] += _REGULARIZATION * max(np.trace(gram), 1e-300)
     try:

@@ -30,6 +30,8 @@ _MIXED_CALM = 3  # ... this many blocks in a row
 _MIX_AFTER_CHECKS = (
     30  # a run not converged after this many checks is mixed (most well-connected samples are not)
 )
+_EARLY_MIX_CHECKS = 10  # ... or after this many, when its pressure diffusion along the box is slower
+_EARLY_MIX_TIME = 10  # ... than this many checks (Run._slow)
 _THIN_DIAMETER = 1.0  # voxels: a run whose equivalent tube diameter is below this moves to thin_tau
 _PLAIN_CHECKS = 6  # checks kept for the plain run after the mixed phase (its extrapolation needs 4 or more)
 _MAX_SPEED2 = 0.1  # |u|² above this (|u| > 0.32, Mach 0.55) is a blow-up
@@ -262,8 +264,10 @@ class Run:
         size: int,
         anderson: int = 0,
         thin_tau: float | None = None,
+        length: int = 0,
     ):
         self.lattice, self.scale, self.tol, self.convergence = lattice, scale, tol, convergence
+        self.length = length  # box length along the flow (0: unknown, no early mixing)
         self.anderson = anderson  # depth of the Anderson-mixed phase before the plain run (0: none)
         self.thin_tau = thin_tau  # τ⁺ a run through sub-voxel throats moves to (None: keeps its τ⁺)
         self.mixed, self.k_mixed = False, None  # whether the run was mixed; k at the end of the mixing
@@ -289,7 +293,7 @@ class Run:
         start = time.perf_counter()
         try:
             while self.steps < max_steps:
-                if self.anderson and not self.mixed and len(self.history) >= _MIX_AFTER_CHECKS:
+                if self.anderson and not self.mixed and self._slow(check_every):
                     # not converged in the first checks: a slow approach, which the mixing shortens
                     self._to_thin_tau()
                     self._go_on(check_every, max_steps, bar)
@@ -319,6 +323,38 @@ class Run:
                 bar.close()
         lattice.synchronize()
         self.elapsed = time.perf_counter() - start
+
+    def _slow(self, check_every: int) -> bool:
+        """Whether the plain run is slow enough to be mixed now: not converged after ``_MIX_AFTER_CHECKS``
+        checks, or, at check ``_EARLY_MIX_CHECKS``, a flow through resolved pores whose pressure diffusion
+        time along the box is longer than ``_EARLY_MIX_TIME`` checks (deciding at check 5 instead did not
+        shorten the central 256³ Berea crop's run: 3,302 steps either way).
+
+        Pressure differences along the box relax as Darcy flow, with diffusivity c_s² k / (φ ν); the
+        slowest periodic mode of a box of length L decays over T = (L / 2π)² φ ν / (c_s² k) steps, and the
+        plain run needs several T after its onset (measured: 7,102 steps, 3.4 T, on the central 256³ crop
+        of the Berea scan in its mirror box, T ≈ 2,100; the 128³ built-ins and the 128³ Berea crop have
+        T = 230–660 and converge in 5–23 checks, unchanged). Runs through sub-voxel throats keep the
+        ordinary schedule, where they move to τ = 1 first.
+        """
+        checks = len(self.history)
+        if checks >= _MIX_AFTER_CHECKS:
+            return True
+        if checks != _EARLY_MIX_CHECKS or not self.length or self._thin():
+            return False
+        k = self.history[-1]
+        if k <= 0.0:
+            return False
+        porosity = self.lattice.f.shape[1] / self.size
+        nu = (self.tau - 0.5) / 3.0
+        pressure_time = (self.length / (2.0 * math.pi)) ** 2 * porosity * nu / (D3Q19.cs2 * k)
+        return pressure_time > _EARLY_MIX_TIME * check_every
+
+    def _thin(self) -> bool:
+        """Whether the flow passes throats narrower than a voxel: the bundle of straight tubes with the
+        same k and porosity φ (of the box) has diameter ``D = √(32 k / φ)`` below ``_THIN_DIAMETER``."""
+        porosity = self.lattice.f.shape[1] / self.size
+        return 32.0 * abs(self.history[-1]) / porosity < _THIN_DIAMETER**2
 
     def _go_on(self, check_every: int, max_steps: int, bar) -> None:
         """After a slow approach or a move of τ: the mixed phase (where the run mixes and was not mixed yet),
@@ -363,10 +399,7 @@ class Run:
         every τ to 0.05 %), 0.2–0.5 on barely percolating Berea reconstructions (k 0.5–6.6 % higher at τ = 1
         than at 0.6).
         """
-        if self.thin_tau is None or self.tau == self.thin_tau or not self.history:
-            return False
-        porosity = self.lattice.f.shape[1] / self.size
-        if 32.0 * abs(self.history[-1]) / porosity >= _THIN_DIAMETER**2:
+        if self.thin_tau is None or self.tau == self.thin_tau or not self.history or not self._thin():
             return False
         self._retune(self.thin_tau)
         return True

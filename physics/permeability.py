@@ -77,7 +77,12 @@ the steps to a converged k without touching the steady solution:
 
 - **Anderson mixing of a slow run** (``anderson=5``). A run not converged after 30 checks has a slow
   approach: pressure differences between pore bodies joined by throats one or two voxels wide, which decay
-  over tens of thousands of steps. The run then mixes its populations every check, Anderson's way
+  over tens of thousands of steps. So has a long box through resolved pores, where pressure differences
+  along the flow relax as Darcy flow, with diffusivity c_s² k / (φ ν): its slowest mode decays over
+  T = (L / 2π)² φ ν / (c_s² k) steps, and such a run is mixed from its 10th check when T, from the k of that
+  check, is longer than 10 checks (the central 256³ Berea crop in its mirror box, T ≈ 2,100: 7,102 plain
+  steps, 4,302 mixed after 30 checks, 3,302 after 10; the 128³ built-ins and Berea crop, T = 230–660, are
+  not affected). The run then mixes its populations every check, Anderson's way
   (:mod:`physics._anderson`), until k changes by less than tol/10 per check three times in a row, and goes
   on plain, so that k and its error come from the plain run's own extrapolation (the error is at least
   ``tol`` after a mixing: the short plain run's estimate was up to 5 times too small on such samples). The
@@ -86,9 +91,13 @@ the steps to a converged k without touching the steady solution:
   below 2 runs plain. Measured on three barely percolating 64³ Berea reconstructions in their mirror box
   (``τ = "auto"``): 57,102 / 53,102 / 32,302 plain steps became 8,802 / 8,202 / 6,802 at the τ auto
   picked, with k within 0.024 % of the plain runs (benchmarks/results/permeability-anderson-cpu-xeon-2core.md),
-  and 12,402 / 11,602 / 9,802 steps (13–18 s on 2 CPU cores) when moving to τ = 1, with k within
-  −0.20 % / −0.04 % / −0.11 % of τ = 1 runs converged to a change below 1e-8 per 100 steps, where the
-  τ auto picked left −5.5 % / −1.1 % / −0.51 % (benchmarks/results/permeability-thin-tau1-cpu-xeon-2core.md).
+  and 12,302 / 8,202 / 9,602 steps when moving to τ = 1, with k within −0.33 % / +0.27 % / −0.10 % of τ = 1
+  runs converged to a change below 1e-8 per 100 steps, where the τ auto picked left −5.5 % / −1.1 % / −0.51 %
+  (benchmarks/results/permeability-early-mixing-cpu-xeon-2core.md). Where a mixed run stops moves with the
+  round-off of the mixing (its k by up to 0.3 % on these samples), and the error reported after a mixing
+  (at least ``tol``, and at least the change since the mixing ended) can be below the actual one: 0.1 %
+  reported against 0.33 % on reconstruction 6. On the CPU the
+  mixing's vector operations run in place, in parallel, without temporary copies of the state.
 
 Measured on the 128³ built-ins in their mirror box (benchmarks/results/permeability-fast-cpu-xeon-2core.md):
 steps to a converged k fell from 3,602 / 4,302 / 10,302 (labyrinth, cellular, sandstone; τ = 1, change
@@ -481,6 +490,7 @@ def permeability(
         size=box.size,
         anderson=depth,
         thin_tau=thin_tau,
+        length=box.shape[axis],
     )
     run.advance(check_every, max_steps, progress=f"permeability axis {axis}" if progress else None)
     mlups = n * (run.steps - 2) / run.elapsed / 1e6 if run.elapsed > 0 and run.steps > 2 else None

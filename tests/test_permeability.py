@@ -617,6 +617,34 @@ def test_anderson_mixing_solves_a_linear_fixed_point_problem():
     assert np.abs(plain - exact).max() > 0.5 * np.abs(exact).max()  # the plain iteration is far from it
 
 
+def test_run_mixes_early_where_pressure_diffuses_slowly_along_the_box():
+    # The rule of Run._slow, exactly: at check 10 a run through resolved pores is mixed when its pressure
+    # diffusion time T = (L/2π)² φ ν / (c_s² k) exceeds 10 checks; otherwise only after 30 checks.
+    from types import SimpleNamespace
+
+    from physics._lbm_run import Run
+
+    def run(k: float, length: int, checks: int) -> Run:
+        lattice = SimpleNamespace(f=np.zeros((19, 2_000)))  # φ = 2,000 pore nodes / 10,000 = 0.2
+        made = Run(lattice, scale=1.0, tol=1e-3, convergence="extrapolate", force=1e-6, tau=0.6,
+                   size=10_000, anderson=5, length=length)  # fmt: skip
+        made.history = [k] * checks
+        return made
+
+    nu = 0.1 / 3.0
+    # T = (512 / 2π)² · 0.2 ν / (k / 3): 2,100 steps at k = 0.062 (the central 256³ Berea crop), 660 at k = 0.05
+    # in a box of 256 (the 128³ sandstone)
+    assert (512 / (2 * math.pi)) ** 2 * 0.2 * nu / (0.062 / 3) == pytest.approx(2_141, rel=1e-3)
+    assert run(0.062, 512, 10)._slow(100)
+    assert not run(0.062, 512, 9)._slow(100)  # decided at the 10th check only
+    assert not run(0.062, 512, 11)._slow(100)
+    assert not run(0.05, 256, 10)._slow(100)  # T ≈ 660 steps: the plain run converges
+    assert run(0.05, 256, 30)._slow(100)  # ... or is mixed after 30 checks
+    assert not run(0.062, 512, 10)._slow(250)  # T is compared with 10 checks of 250 steps
+    assert not run(0.005, 4_096, 10)._slow(100)  # √(32 k/φ) < 1 voxel: thin throats keep the schedule
+    assert not run(0.062, 0, 10)._slow(100)  # box length unknown
+
+
 def test_mixed_run_reaches_the_plain_steady_state(monkeypatch):
     # The mixing changes the route, not the destination: a mixed run started at the first checks ends
     # on the k of a plain run converged to a change below 1e-8 per 100 steps, within its reported error
