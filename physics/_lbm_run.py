@@ -272,6 +272,7 @@ class Run:
         self.thin_tau = thin_tau  # τ⁺ a run through sub-voxel throats moves to (None: keeps its τ⁺)
         self.mixed, self.k_mixed = False, None  # whether the run was mixed; k at the end of the mixing
         self.force, self.tau, self.size = force, tau, size
+        self.porosity = lattice.f.shape[1] / size  # flowing fraction φ of the box
         self.steps = 0
         self.history: list[float] = []  # k at every check, for the extrapolation
         self.k_limit, self.error, self.change = 0.0, math.inf, math.inf
@@ -345,16 +346,14 @@ class Run:
         k = self.history[-1]
         if k <= 0.0:
             return False
-        porosity = self.lattice.f.shape[1] / self.size
         nu = (self.tau - 0.5) / 3.0
-        pressure_time = (self.length / (2.0 * math.pi)) ** 2 * porosity * nu / (D3Q19.cs2 * k)
+        pressure_time = (self.length / (2.0 * math.pi)) ** 2 * self.porosity * nu / (D3Q19.cs2 * k)
         return pressure_time > _EARLY_MIX_TIME * check_every
 
     def _thin(self) -> bool:
         """Whether the flow passes throats narrower than a voxel: the bundle of straight tubes with the
         same k and porosity φ (of the box) has diameter ``D = √(32 k / φ)`` below ``_THIN_DIAMETER``."""
-        porosity = self.lattice.f.shape[1] / self.size
-        return 32.0 * abs(self.history[-1]) / porosity < _THIN_DIAMETER**2
+        return 32.0 * abs(self.history[-1]) / self.porosity < _THIN_DIAMETER**2
 
     def _go_on(self, check_every: int, max_steps: int, bar) -> None:
         """After a slow approach or a move of τ: the mixed phase (where the run mixes and was not mixed yet),

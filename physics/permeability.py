@@ -96,8 +96,8 @@ the steps to a converged k without touching the steady solution:
   (benchmarks/results/permeability-early-mixing-cpu-xeon-2core.md). Where a mixed run stops moves with the
   round-off of the mixing (its k by up to 0.3 % on these samples), and the error reported after a mixing
   (at least ``tol``, and at least the change since the mixing ended) can be below the actual one: 0.1 %
-  reported against 0.33 % on reconstruction 6. On the CPU the
-  mixing's vector operations run in place, in parallel, without temporary copies of the state.
+  reported against 0.33 % on reconstruction 6. On the CPU the mixing's vector operations run in place, in
+  parallel, without temporary copies of the state.
 
 Measured on the 128³ built-ins in their mirror box (benchmarks/results/permeability-fast-cpu-xeon-2core.md):
 steps to a converged k fell from 3,602 / 4,302 / 10,302 (labyrinth, cellular, sandstone; τ = 1, change
