@@ -25,10 +25,12 @@ to each region with its global origin, so they too are functions of position onl
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 __all__ = ["NoiseField", "NoiseTransform", "TILE", "valid_whiten"]
 
@@ -36,6 +38,7 @@ TILE = 32
 """Side of the noise tiles of every model (stored in its metadata; changing it changes the field)."""
 
 NoiseTransform = Callable[[np.ndarray, tuple[int, int, int]], np.ndarray]
+_Index = tuple[int, int, int]
 
 
 @dataclass
@@ -59,6 +62,11 @@ class NoiseField:
         Applied in order to every region produced.
     cache_bytes : int
         Tiles kept for reuse by neighbouring blocks.
+
+    Notes
+    -----
+    A region's missing tiles are drawn on ``torch.get_num_threads()`` threads (each tile has its own generator,
+    and numpy draws without holding the interpreter lock), so the field does not depend on the thread count.
     """
 
     seed: int
@@ -79,20 +87,47 @@ class NoiseField:
                 f"there are channels ({self.channels}); 0 turns whitening off"
             )
 
-    def _tile(self, index: tuple[int, int, int]) -> np.ndarray:
-        hit = self._cache.get(index)
-        if hit is not None:
-            self._cache.move_to_end(index)
-            return hit
+    def _draw(self, index: _Index) -> np.ndarray:
         sequence = np.random.SeedSequence([self.seed, self.sample, *index])
         rng = np.random.Generator(np.random.PCG64(sequence))
         values = rng.standard_normal((self.channels, self.tile, self.tile, self.tile), dtype=np.float32)
         if self.whiten:
             values = _whiten_cells(values, self.whiten)
+        return values
+
+    def _keep(self, index: _Index, values: np.ndarray) -> None:
         self._cache[index] = values
         while len(self._cache) * values.nbytes > self.cache_bytes:
             self._cache.popitem(last=False)
+
+    def _tile(self, index: _Index) -> np.ndarray:
+        hit = self._cache.get(index)
+        if hit is not None:
+            self._cache.move_to_end(index)
+            return hit
+        values = self._draw(index)
+        self._keep(index, values)
         return values
+
+    def _tiles(self, indices: list[_Index]) -> Iterator[tuple[_Index, np.ndarray]]:
+        """(index, tile) for each of ``indices`` in order, the tiles not cached drawn on parallel threads."""
+        threads = min(torch.get_num_threads(), sum(index not in self._cache for index in indices))
+        if threads < 2:
+            for index in indices:
+                yield index, self._tile(index)
+            return
+        batch = 8 * threads  # tiles in memory beside the region: a bounded number, whatever its size
+        with ThreadPoolExecutor(threads) as pool:
+            for start in range(0, len(indices), batch):
+                chunk = indices[start : start + batch]
+                missing = [index for index in chunk if index not in self._cache]
+                drawn = dict(zip(missing, pool.map(self._draw, missing), strict=True))
+                for index in chunk:
+                    if index in drawn:
+                        self._keep(index, drawn[index])
+                        yield index, drawn[index]
+                    else:
+                        yield index, self._tile(index)
 
     def region(self, origin: Sequence[int], shape: Sequence[int]) -> np.ndarray:
         """Noise on [origin, origin + shape) of the input grid.
@@ -111,17 +146,20 @@ class NoiseField:
         t = self.tile
         first = [o // t for o in origin]
         last = [(o + s - 1) // t for o, s in zip(origin, shape, strict=True)]
-        for tz in range(first[0], last[0] + 1):
-            for ty in range(first[1], last[1] + 1):
-                for tx in range(first[2], last[2] + 1):
-                    tile = self._tile((tz, ty, tx))
-                    src, dst = [], []
-                    for axis, ti in enumerate((tz, ty, tx)):
-                        lo = max(origin[axis], ti * t)
-                        hi = min(origin[axis] + shape[axis], (ti + 1) * t)
-                        src.append(slice(lo - ti * t, hi - ti * t))
-                        dst.append(slice(lo - origin[axis], hi - origin[axis]))
-                    out[(slice(None), *dst)] = tile[(slice(None), *src)]
+        indices = [
+            (tz, ty, tx)
+            for tz in range(first[0], last[0] + 1)
+            for ty in range(first[1], last[1] + 1)
+            for tx in range(first[2], last[2] + 1)
+        ]
+        for index, tile in self._tiles(indices):
+            src, dst = [], []
+            for axis, ti in enumerate(index):
+                lo = max(origin[axis], ti * t)
+                hi = min(origin[axis] + shape[axis], (ti + 1) * t)
+                src.append(slice(lo - ti * t, hi - ti * t))
+                dst.append(slice(lo - origin[axis], hi - origin[axis]))
+            out[(slice(None), *dst)] = tile[(slice(None), *src)]
         for transform in self.transforms:
             out = transform(out, origin)
         return out

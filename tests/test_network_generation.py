@@ -55,6 +55,28 @@ def test_noise_field_is_a_function_of_position():
     assert abs(whole.mean()) < 5 / np.sqrt(whole.size) and abs(whole.std() - 1) < 5 / np.sqrt(2 * whole.size)
 
 
+@pytest.mark.parametrize("whiten", [0, 4])
+def test_noise_tiles_drawn_on_threads_are_the_field_itself(whiten):
+    """Each tile is its own PCG64 stream keyed by (seed, sample, tile index), whatever the threads drawing it."""
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        serial = NoiseField(seed=3, sample=2, tile=8, whiten=whiten).region((5, 0, 11), (27, 19, 30))
+        torch.set_num_threads(4)
+        # a cache of two tiles: the threads' batches are evicted while the region is filled
+        small = NoiseField(seed=3, sample=2, tile=8, whiten=whiten, cache_bytes=2 * 3 * 8**3 * 4)
+        threaded = small.region((5, 0, 11), (27, 19, 30))
+        assert len(small._cache) == 2
+        again = small.region((5, 0, 11), (27, 19, 30))
+    finally:
+        torch.set_num_threads(previous)
+    assert np.array_equal(serial, threaded) and np.array_equal(serial, again)
+    if not whiten:  # the definition of the field: tile (1, 0, 2) starts at input voxel (8, 0, 16)
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([3, 2, 1, 0, 2])))
+        tile = rng.standard_normal((3, 8, 8, 8), dtype=np.float32)
+        assert np.array_equal(serial[:, 3:11, 0:8, 5:13], tile)
+
+
 def test_noise_transforms_receive_the_global_origin():
     seen = []
 
