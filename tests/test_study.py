@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from reports import regress
 from reports.study import fidelity, load_study, prepare_study, run_study
@@ -522,6 +523,27 @@ def test_a_changed_solver_recomputes_only_its_results(tiny, tmp_path, monkeypatc
     assert calls == {"train": 0, "generate": 0}
     rerun = {e["group"] for e in result.summary["timings"]["evaluations"] if not e["cached"]}
     assert rerun == {"conductivity"}
+
+
+def test_the_solvers_compute_on_the_study_device(tiny, tmp_path, monkeypatch):
+    import physics
+
+    _, output = tiny
+    copy = _copy_study(output, tmp_path)
+    (tmp_path / "s.toml").write_text(_study_text())
+    monkeypatch.setattr(
+        "reports.study.cache._code_tag", lambda module: "edited" if "physics" in module.__name__ else "fixed"
+    )
+    devices, solve = [], physics.evaluate
+
+    def recorded(*args, **kwargs):
+        devices.append(kwargs.get("device"))
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(physics, "evaluate", recorded)
+    run_study(load_study(tmp_path / "s.toml"), copy, progress=False, device="cpu")
+    # every solver run (references, truth pieces, samples) is told the study's device, not left to default
+    assert devices and set(devices) == {torch.device("cpu")}
 
 
 def test_a_changed_generator_regenerates_the_samples_not_the_models(tiny, tmp_path, monkeypatch):

@@ -101,9 +101,11 @@ def _speed(velocity: np.ndarray, shape) -> np.ndarray:
 
 
 def _solve(
-    metric: str, volume: np.ndarray, *, phase: int, physics: PhysicsSettings, voxel_size
+    metric: str, volume: np.ndarray, *, phase: int, physics: PhysicsSettings, voxel_size, device=None
 ) -> tuple[dict, dict]:
     """One physics metric on one volume, every axis of ``physics``, by :func:`physics.evaluate`; (record, slices).
+
+    ``device``: where the solver computes (the study's device; None: the CPU, where the volume is).
 
     The study phase becomes label 1 of the solvers' input, so that ``physics.conductivities`` reads (other
     phases, study phase), the rule of :func:`physics.evaluate`.
@@ -128,6 +130,7 @@ def _solve(
         conductivities=physics.conductivities,
         axes=physics.axes,
         voxel_size=voxel_size,
+        device=device,
         **{f"{metric}_options": options},
         **settings,
     )

@@ -88,7 +88,7 @@ class _Runner:
     def evaluate_references(self) -> None:
         """Describe each reference's ground truth (or 2D image); physics on its central crop of the samples' size."""
         for item in self._bar(self.plan.reference_evaluations, "evaluate references"):
-            self.keep_reference(item, evaluate(item, self.cache))
+            self.keep_reference(item, evaluate(item, self.cache, device=self.device))
 
     def keep_reference(self, item, record) -> None:
         self.reference_records[(item.reference, item.group)] = record
@@ -96,7 +96,7 @@ class _Runner:
     def evaluate_truth(self) -> None:
         """Measure each piece of each 3D truth like a sample (physics on the first pieces, ``Study.physics_of``)."""
         for item in self._bar(self.plan.truth_evaluations, "evaluate truth pieces", "piece"):
-            self.keep_truth(item, evaluate(item, self.cache))
+            self.keep_truth(item, evaluate(item, self.cache, device=self.device))
 
     def keep_truth(self, item, record) -> None:
         key = (item.reference, item.piece.index)
@@ -140,7 +140,9 @@ class _Runner:
     def evaluate_samples(self) -> None:
         read = functools.lru_cache(maxsize=1)(_read_volume)  # one sample in memory, for all of its groups
         for item in self._bar(self.plan.sample_evaluations, "evaluate samples"):
-            self.keep_sample_evaluation(item, evaluate(item, self.cache, read_volume=read))
+            self.keep_sample_evaluation(
+                item, evaluate(item, self.cache, device=self.device, read_volume=read)
+            )
 
     def keep_sample_evaluation(self, item, record) -> None:
         sample = self.samples[(item.reference, item.sample.condition, item.sample.index)]

@@ -278,12 +278,14 @@ def _read_volume(volume) -> np.ndarray:
 
 
 def evaluate(
-    item: EvaluationItem, cache: _Cache, *, read_volume: Callable = _read_volume
+    item: EvaluationItem, cache: _Cache, *, device=None, read_volume: Callable = _read_volume
 ) -> EvaluationRecord:
     """Measure the group of ``item`` (descriptors, or one physics solver on every axis), or read it in the cache.
 
-    ``read_volume(item.volume)`` gives the volume when it must be measured (the runner passes one that keeps
-    the last sample in memory, for the groups measured on it one after the other).
+    ``device``: where the physics solvers compute (the study's device; the descriptors compute on the CPU). A
+    cached result is read whatever device computed it. ``read_volume(item.volume)`` gives the volume when it
+    must be measured (the runner passes one that keeps the last sample in memory, for the groups measured on it
+    one after the other).
     """
     record = cache.get("evaluations", item.key)
     cached = record is not None
@@ -299,6 +301,7 @@ def evaluate(
                 phase=item.phase,
                 physics=item.physics,
                 voxel_size=item.voxel_size,
+                device=device,
             )
             if slices:
                 _save_npz(item.fields_path, slices)

@@ -39,7 +39,7 @@ def _generate(item, cache, device, threads, model=None):
         return generate_sample(item, cache, device=device)
 
 
-def _evaluate(item, cache, threads, sample=None, volume=None, array=None):
+def _evaluate(item, cache, device, threads, sample=None, volume=None, array=None):
     """``sample``: the record of the sample measured (a dependency); ``volume``: a truth's volume, and
     ``array``: the reference's array, sent once."""
     if volume is not None:
@@ -47,7 +47,7 @@ def _evaluate(item, cache, threads, sample=None, volume=None, array=None):
     if array is not None:
         item = dataclasses.replace(item, volume=array)
     with fixed_threads(threads):
-        return evaluate(item, cache)
+        return evaluate(item, cache, device=device)
 
 
 def _rev(study, plan, cache, device, threads, models=None):
@@ -139,7 +139,7 @@ def run_on_client(runner, client, *, threads: int | None = 1) -> None:
             elif isinstance(source, np.ndarray) and source.nbytes > _INLINE_BYTES:
                 kwargs["array"] = send(source)
                 item = dataclasses.replace(item, volume=None)
-            return client.submit(_evaluate, item, cache, threads, pure=False, **kwargs)
+            return client.submit(_evaluate, item, cache, device, threads, pure=False, **kwargs)
 
         return once("evaluation", item, submit)
 
