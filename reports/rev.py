@@ -58,6 +58,7 @@ def rev_curve(
     conductivities: tuple[float, float] = (1.4, 0.026),
     max_pieces: int = 64,
     seed: int = 0,
+    device=None,
 ) -> RevCurve:
     """The spread of ``prop`` over disjoint sub-volumes of ``volume`` for each side in ``sizes``.
 
@@ -74,6 +75,8 @@ def rev_curve(
         ``conductivities[0]``).
     max_pieces : int
         At most this many sub-volumes per side (spread over the volume with ``seed``).
+    device : str or torch.device, optional
+        Where the conductivity solver computes (None: the CPU).
     """
     if prop not in ("fraction", "conductivity"):
         raise ValueError(f"prop must be 'fraction' or 'conductivity', got {prop!r}")
@@ -90,7 +93,7 @@ def rev_curve(
             else:
                 from physics.conductivity import effective_conductivity
 
-                result = effective_conductivity(piece, conductivities=conductivities, axis=0)
+                result = effective_conductivity(piece, conductivities=conductivities, axis=0, device=device)
                 values.append(float(result.k_eff))
         values = np.asarray(values)
         m = float(values.mean())

@@ -58,19 +58,27 @@ def test_noise_field_is_a_function_of_position():
 @pytest.mark.parametrize("whiten", [0, 4])
 def test_noise_tiles_drawn_on_threads_are_the_field_itself(whiten):
     """Each tile is its own PCG64 stream keyed by (seed, sample, tile index), whatever the threads drawing it."""
+    origin, shape, tile_bytes = (5, 0, 11), (27, 19, 30), 3 * 8**3 * 4  # 4 × 3 × 5 = 60 tiles of 8³
     previous = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        serial = NoiseField(seed=3, sample=2, tile=8, whiten=whiten).region((5, 0, 11), (27, 19, 30))
+        serial = NoiseField(seed=3, sample=2, tile=8, whiten=whiten).region(origin, shape)
         torch.set_num_threads(4)
-        # a cache of two tiles: the threads' batches are evicted while the region is filled
-        small = NoiseField(seed=3, sample=2, tile=8, whiten=whiten, cache_bytes=2 * 3 * 8**3 * 4)
-        threaded = small.region((5, 0, 11), (27, 19, 30))
+        # tiles in the middle of the region already cached: batches mix cached and drawn tiles
+        field = NoiseField(seed=3, sample=2, tile=8, whiten=whiten, cache_bytes=100 * tile_bytes)
+        field.region((13, 8, 19), (8, 8, 8))  # tiles (1..2, 1, 2..3)
+        drawn, draw = [], field._draw
+        field._draw = lambda index: drawn.append(index) or draw(index)
+        threaded = field.region(origin, shape)
+        assert len(drawn) == len(set(drawn)) == 56  # every other tile, each once
+        # a cache of two tiles: the cached tiles are evicted by the batches' before they are reached
+        small = NoiseField(seed=3, sample=2, tile=8, whiten=whiten, cache_bytes=2 * tile_bytes)
+        small.region((13, 8, 19), (8, 8, 8))
+        evicted = small.region(origin, shape)
         assert len(small._cache) == 2
-        again = small.region((5, 0, 11), (27, 19, 30))
     finally:
         torch.set_num_threads(previous)
-    assert np.array_equal(serial, threaded) and np.array_equal(serial, again)
+    assert np.array_equal(serial, threaded) and np.array_equal(serial, evicted)
     if not whiten:  # the definition of the field: tile (1, 0, 2) starts at input voxel (8, 0, 16)
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([3, 2, 1, 0, 2])))
         tile = rng.standard_normal((3, 8, 8, 8), dtype=np.float32)

@@ -30,6 +30,22 @@ def test_conductivity_of_a_layered_volume_does_not_vary_between_pieces():
     assert RevCurve.from_dict(curve.to_dict()) == curve
 
 
+def test_conductivity_pieces_are_solved_on_the_given_device(monkeypatch):
+    import physics.conductivity
+
+    devices, solve = [], physics.conductivity.effective_conductivity
+
+    def recorded(*args, **kwargs):
+        devices.append(kwargs.get("device"))
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(physics.conductivity, "effective_conductivity", recorded)
+    volume = np.zeros((16, 16, 16), dtype=np.uint8)
+    volume[:, :, ::4] = 1
+    rev_curve(volume, (8,), prop="conductivity", device="cpu")
+    assert devices == ["cpu"] * 8
+
+
 def test_unknown_property_is_refused():
     with pytest.raises(ValueError, match="prop must be"):
         rev_curve(np.zeros((8, 8, 8), dtype=np.uint8), (4,), prop="permeability")

@@ -100,6 +100,12 @@ def _speed(velocity: np.ndarray, shape) -> np.ndarray:
     return np.sqrt(np.sum(velocity**2, axis=component_axis))
 
 
+def solver_device(metric: str, physics: PhysicsSettings, device):
+    """Where ``metric``'s solver computes: the study's ``device``, but the CPU for ``backend = "numba"``."""
+    options = physics.conductivity if metric == "conductivity" else physics.permeability
+    return None if dict(options).get("backend") == "numba" else device
+
+
 def _solve(
     metric: str, volume: np.ndarray, *, phase: int, physics: PhysicsSettings, voxel_size, device=None
 ) -> tuple[dict, dict]:
@@ -130,7 +136,7 @@ def _solve(
         conductivities=physics.conductivities,
         axes=physics.axes,
         voxel_size=voxel_size,
-        device=device,
+        device=solver_device(metric, physics, device),
         **{f"{metric}_options": options},
         **settings,
     )

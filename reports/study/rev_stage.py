@@ -26,7 +26,7 @@ def _sizes(side: int) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def _curves(volume: np.ndarray, sizes, *, phase: int, props, conductivities) -> dict:
+def _curves(volume: np.ndarray, sizes, *, phase: int, props, conductivities, device=None) -> dict:
     from reports.rev import rev_curve
 
     return {
@@ -37,6 +37,7 @@ def _curves(volume: np.ndarray, sizes, *, phase: int, props, conductivities) -> 
             prop=prop,
             conductivities=conductivities,
             max_pieces=_MAX_PIECES[prop],
+            device=device,
         ).to_dict()
         for prop in props
     }
@@ -83,7 +84,12 @@ def rev_records(study, plan: Plan, cache: _Cache, *, device, progress: bool = Fa
             record = cache.get("evaluations", key)
             if record is None:
                 result = _curves(
-                    volume(), sizes, phase=ref.settings.phase, props=props, conductivities=conductivities
+                    volume(),
+                    sizes,
+                    phase=ref.settings.phase,
+                    props=props,
+                    conductivities=conductivities,
+                    device=device,
                 )
                 record = cache.put("evaluations", key, {"result": result, "seconds": 0.0})
             return {p: RevCurve.from_dict(c) for p, c in record["result"].items()}

@@ -36,10 +36,11 @@ PHYSICS_METRICS = ("conductivity", "permeability")
 ALL_METRICS = DESCRIPTOR_METRICS + PHYSICS_METRICS
 
 _PHYSICS_MODULES = {"conductivity": "physics.conductivity", "permeability": "physics.permeability"}
-# keyword arguments the study sets itself; a [physics.conductivity] / [physics.permeability] table may not
+# keyword arguments the study sets itself (the device from `swnn study --device`); a [physics.conductivity] /
+# [physics.permeability] table may not
 _RESERVED = {
-    "conductivity": {"volume", "conductivities", "axis", "return_field"},
-    "permeability": {"volume", "phase", "axis", "voxel_size", "return_velocity"},
+    "conductivity": {"volume", "conductivities", "axis", "return_field", "device"},
+    "permeability": {"volume", "phase", "axis", "voxel_size", "return_velocity", "device"},
 }
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from reports.truth import piece_array
 
 from .cache import _Cache, _save_npz
-from .measures import _describe, _solve
+from .measures import _describe, _solve, solver_device
 from .plan import (
     EvaluationItem,
     ModelItem,
@@ -306,7 +306,9 @@ def evaluate(
             if slices:
                 _save_npz(item.fields_path, slices)
         seconds = time.perf_counter() - t
-        record = cache.put("evaluations", item.key, {"result": result, "seconds": seconds})
+        solver = None if item.group == "descriptors" else solver_device(item.group, item.physics, device)
+        where = "cpu" if solver is None else getattr(solver, "type", str(solver))
+        record = cache.put("evaluations", item.key, {"result": result, "seconds": seconds, "device": where})
     fields = item.fields_path if item.fields_path.is_file() else None
     return EvaluationRecord(item.key, item.group, record["result"], float(record["seconds"]), cached, fields)
 
