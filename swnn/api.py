@@ -421,6 +421,7 @@ def generate_to(
     global_label: int = 0,
     global_phase: int = 0,
     client=None,
+    threads: int | None = None,
 ) -> Path:
     """Generate one volume straight to a file, block by block, with its provenance.
 
@@ -432,17 +433,22 @@ def generate_to(
     Parameters are those of :func:`generate`, plus ``voxel_size`` (metres, recorded), ``force``
     (overwrite) and ``client``: a ``dask.distributed.Client`` makes each block one task on its workers,
     written straight into a ``.zarr`` store, and an interrupted run resumes where it stopped
-    (:mod:`swnn.distributed`).
+    (:mod:`swnn.distributed`). ``threads``: torch and numba threads for each block (None: this process's
+    setting, and 1 per task on a Dask client); GPU workers draw a block's noise on them, so give each the CPU
+    cores of its GPU.
 
     Returns
     -------
     Path
     """
+    from swnn._threads import fixed_threads
     from swnn.generation import generate as _generate
     from swnn.generation import provenance
     from swnn.io import VolumeWriter, check_destination, write_png
 
     path = Path(path)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
     check_destination(path, force=force)  # before any work
     shape = volume_shape(shape)
     model = _model(model)
@@ -482,6 +488,7 @@ def generate_to(
         return generate_zarr(
             path, model, shape, client=client, settings=settings, sample=sample, device=device,
             transforms=transforms, metadata=metadata, force=force, progress=progress,
+            threads=1 if threads is None else threads,
         ).path  # fmt: skip
     if path.suffix.lower() == ".png":
         if shape[0] != 1:
@@ -498,7 +505,10 @@ def generate_to(
         n_phases = int(metadata["n_phases"])
         return write_png(path, image, n_phases=n_phases, force=force, metadata=metadata)
     chunks = (min(block, 128),) * 3
-    with VolumeWriter(path, shape, metadata=metadata, force=force, chunks=chunks) as writer:
+    with (
+        fixed_threads(threads),
+        VolumeWriter(path, shape, metadata=metadata, force=force, chunks=chunks) as writer,
+    ):
         _generate(
             model,
             shape,

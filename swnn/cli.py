@@ -399,6 +399,8 @@ def _generate(args) -> int:
 
     if args.samples < 1:
         raise ValueError(f"--samples must be at least 1, got {args.samples}")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {args.threads}")
     shape = volume_shape(args.size if args.size is not None else tuple(args.shape))
     paths = _output_paths(Path(args.output), args.samples)
     for path in paths:
@@ -452,6 +454,7 @@ def _generate_one(args, model, shape, sample, path, mask_values, client) -> None
         global_label=args.global_label,
         global_phase=args.global_phase,
         client=client,
+        threads=args.threads,
     )
     print(f"wrote {path}")
 

@@ -247,6 +247,13 @@ def parser() -> argparse.ArgumentParser:
         "of a running Dask scheduler (tcp://host:8786); with a cluster each block is one task, written into a "
         ".zarr output, and a rerun resumes an interrupted generation",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads per block (default: all cores in this process, 1 per task on Dask); with GPU workers "
+        "give each the CPU cores of its GPU, which draw the block's noise",
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_device(p)

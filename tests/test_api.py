@@ -109,6 +109,40 @@ def test_generate_names_bad_arguments(model_and_reference, kwargs, message):
         swnn.generate(model, **kwargs)
 
 
+def test_generate_to_runs_its_blocks_on_the_threads_asked(model_and_reference, tmp_path, monkeypatch):
+    import torch
+
+    import swnn.distributed
+    import swnn.generation
+
+    model, _ = model_and_reference
+    with pytest.raises(ValueError, match="threads must be a positive integer or None, got 0"):
+        swnn.generate_to(tmp_path / "bad.npy", model, 16, threads=0)
+    assert not (tmp_path / "bad.npy").exists()
+    seen, generate = [], swnn.generation.generate
+
+    def counted(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(swnn.generation, "generate", counted)
+    before = torch.get_num_threads()
+    swnn.generate_to(tmp_path / "one.npy", model, 16, threads=1)
+    assert seen == [1] and torch.get_num_threads() == before  # in this process, restored after
+
+    sent = []
+
+    class Done:
+        path = tmp_path / "d.zarr"
+
+    monkeypatch.setattr(
+        swnn.distributed, "generate_zarr", lambda *a, **k: sent.append(k["threads"]) or Done()
+    )
+    swnn.generate_to(tmp_path / "d.zarr", model, 16, client=object())
+    swnn.generate_to(tmp_path / "d.zarr", model, 16, client=object(), threads=3)
+    assert sent == [1, 3]  # one thread per Dask task unless asked
+
+
 def test_import_is_lazy_and_lists_the_api():
     code = (
         "import sys, swnn; print(sorted(m for m in ('torch', 'physics', 'scipy') if m in sys.modules)); "

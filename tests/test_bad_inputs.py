@@ -208,6 +208,11 @@ CASES = [
     ),
     (["generate", "{model.pt}", "-o", "{new.npy}", "--size", "8", "--samples", "0"], 2, r"samples"),
     (
+        ["generate", "{model.pt}", "-o", "{new.npy}", "--size", "8", "--threads", "0"],
+        2,
+        r"--threads must be at least 1, got 0",
+    ),
+    (
         ["generate", "{model.pt}", "-o", "{existing.npy}", "--size", "8"],
         2,
         r"existing.npy exists; pass --force",
