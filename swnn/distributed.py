@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -94,6 +95,9 @@ def _marker(index: Sequence[slice]) -> str:
 
 
 _GENERATORS: dict = {}  # per worker process: one BlockGenerator per (model, seed, sample, ...)
+# One block at a time per worker process: its threads share the generator (and its noise cache) and the
+# process-wide thread counts that fixed_threads sets. A block already uses the cores it is given.
+_GENERATING = threading.Lock()
 
 
 def _block_task(
@@ -105,7 +109,7 @@ def _block_task(
     from swnn._threads import fixed_threads
     from swnn.generation import BlockGenerator
 
-    with fixed_threads(threads):
+    with _GENERATING, fixed_threads(threads):
         generator = _GENERATORS.get(token)
         if generator is None:  # the first block of this generation on this worker
             _GENERATORS.clear()

@@ -65,6 +65,22 @@ def test_two_workers_give_the_single_process_volume(client, tmp_path):
     assert not (tmp_path / "v.zarr.partial").exists()
 
 
+def test_a_worker_of_several_threads_gives_the_single_process_volume(tmp_path):
+    # tasks on the threads of one worker share its generator and its noise cache: they take turns
+    model = _model()
+    serial = swnn.generate(model, 48, seed=2, block=48, precision="fp32", device="cpu")
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=4, processes=True, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        path = swnn.generate_to(
+            tmp_path / "v.zarr", model, 48, seed=2, block=16, precision="fp32", device="cpu", client=client
+        )
+    assert np.array_equal(zarr.open_array(store=str(path), mode="r")[:], serial)
+
+
 def test_an_interrupted_generation_resumes_without_redoing_finished_blocks(client, tmp_path):
     model = _model()
     settings = GenerationSettings(block=16, seed=2, precision="fp32")
