@@ -109,6 +109,12 @@ class TrainConfig:
         Weight of a lineal-path term, built as the two-point term with L(r) in place of S2 (r = 0 … min(32,
         section − 1): a long segment's probability depends on short-range structure, so lags past 2·l_a are kept)
         and in units of φ. 0 leaves it out; not used with a target fraction.
+    curve_directions : bool
+        Hold the two-point and lineal-path curves of each direction of the volume to their target separately.
+        False averages every (section axis, direction) row that shares a target curve before the difference is
+        squared, which holds only their mean over directions: with one isotropic image, samples of Berea came
+        out with mean chords 23 % short along one direction and 4–6 % short along the other two
+        (docs/results.md, "Berea: the truth's k over all 27 pieces").
     noise_whiten : int
         Side of the cells of the generation noise that are whitened (mean 0 and identity covariance per cell,
         see :class:`swnn.noise.NoiseField`); 0 for plain noise. Stored in the model, and used for the threshold's
@@ -141,6 +147,7 @@ class TrainConfig:
     isotropic: bool = True
     s2_weight: float = 0.0
     lineal_weight: float = 0.0
+    curve_directions: bool = False
     noise_whiten: int = 32
     calibration_size: int = 96
     calibration_volumes: int = 32
@@ -250,34 +257,47 @@ def _hard_sections(sections: list[torch.Tensor], phase: int) -> torch.Tensor:
     return soft + ((soft > 0.5).to(soft.dtype) - soft).detach()
 
 
-def _curve_term(generated: torch.Tensor, wanted: torch.Tensor, scale: float) -> torch.Tensor:
+def _curve_term(
+    generated: torch.Tensor, wanted: torch.Tensor, scale: float, by_direction: bool = False
+) -> torch.Tensor:
     """RMSE of the sections' curves (axes, 2, R + 1) against the target's, in units of ``scale``.
 
-    Rows (axis, direction) that share one target curve are averaged before the difference is squared, so the
-    term measures the bias of the curve and not the sampling noise of one section.
+    Rows (section axis, direction) that share one target curve are averaged before the difference is squared, so
+    the term measures the bias of the curve and not the sampling noise of one section. With ``by_direction``
+    they are averaged per direction of the volume (the section normal to axis a runs along the other two
+    axes, in order), so that a deficit along one direction cannot make up for an excess along another.
     """
     r = generated.shape[-1]
     wanted = wanted.to(generated.device)
     diff = (generated - wanted).reshape(-1, r)
-    curves, group = torch.unique(wanted.reshape(-1, r), dim=0, return_inverse=True)
-    means = torch.zeros_like(curves).index_add_(0, group, diff)
-    means = means / torch.bincount(group, minlength=len(curves)).to(means)[:, None]
+    _, group = torch.unique(wanted.reshape(-1, r), dim=0, return_inverse=True)
+    if by_direction:
+        along = [[d for d in range(3) if d != axis] for axis in range(generated.shape[0])]
+        group = group * 3 + torch.tensor(along, device=group.device).reshape(-1)
+    keys, group = torch.unique(group, return_inverse=True)
+    means = diff.new_zeros(len(keys), r).index_add_(0, group, diff)
+    means = means / torch.bincount(group, minlength=len(keys)).to(means)[:, None]
     return torch.sqrt(torch.mean(means**2) + 1e-12) / max(scale, 1e-6)
 
 
-def _two_point_term(sections: list[torch.Tensor], target: TrainingTarget, halo: int) -> torch.Tensor:
+def _two_point_term(
+    sections: list[torch.Tensor], target: TrainingTarget, halo: int, by_direction: bool = False
+) -> torch.Tensor:
     """RMSE of the sections' S2 against the target's, r ≤ 2·l_a, in units of φ(1 − φ) (see s2_weight)."""
     r_max = min(2 * halo, target.s2.shape[-1] - 1)
     generated = section_two_point(_hard_sections(sections, target.phase), r_max)  # (axes, 2, R + 1)
     phi = target.reference_fraction
-    return _curve_term(generated, target.s2[: len(sections), :, : r_max + 1], phi * (1.0 - phi))
+    wanted = target.s2[: len(sections), :, : r_max + 1]
+    return _curve_term(generated, wanted, phi * (1.0 - phi), by_direction)
 
 
-def _lineal_term(sections: list[torch.Tensor], target: TrainingTarget) -> torch.Tensor:
+def _lineal_term(
+    sections: list[torch.Tensor], target: TrainingTarget, by_direction: bool = False
+) -> torch.Tensor:
     """RMSE of the sections' lineal path against the target's, r ≤ 32, in units of φ (see lineal_weight)."""
     r_max = target.lineal.shape[-1] - 1
     generated = section_lineal_path(_hard_sections(sections, target.phase), r_max)
-    return _curve_term(generated, target.lineal[: len(sections)], target.reference_fraction)
+    return _curve_term(generated, target.lineal[: len(sections)], target.reference_fraction, by_direction)
 
 
 def _to_device(per_axis: list, device: torch.device) -> list:
@@ -517,9 +537,11 @@ class TrainingState:
                 )
         loss = loss / terms
         if self.target.s2 is not None:
-            loss = loss + config.s2_weight * _two_point_term(sections, self.target, self.network.halo)
+            loss = loss + config.s2_weight * _two_point_term(
+                sections, self.target, self.network.halo, config.curve_directions
+            )
         if self.target.lineal is not None:
-            loss = loss + config.lineal_weight * _lineal_term(sections, self.target)
+            loss = loss + config.lineal_weight * _lineal_term(sections, self.target, config.curve_directions)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

@@ -144,6 +144,25 @@ def test_two_point_term_is_zero_for_sections_with_the_target_s2():
     assert np.isfinite(loss)
 
 
+def test_curve_term_by_direction_sees_what_the_mean_over_directions_hides():
+    import swnn.training as training
+
+    wanted = torch.rand(1, 1, 9).expand(3, 2, 9)  # one isotropic target: all six rows share it
+    # sections normal to z, y, x run along (y, x), (z, x), (z, y): y is short by δ and x long by δ
+    delta, along = 0.01, [[1, 2], [0, 2], [0, 1]]
+    sign = torch.tensor([[{0: 0.0, 1: -1.0, 2: 1.0}[d] for d in rows] for rows in along])
+    generated = wanted + delta * sign[:, :, None]
+    pooled = training._curve_term(generated, wanted, scale=1.0)
+    split = training._curve_term(generated, wanted, scale=1.0, by_direction=True)
+    # pooled: the six rows average to 0 (sqrt of the 1e-12 guard); by direction: z 0, y −δ, x +δ over 9 lags,
+    # RMSE δ·sqrt(2/3) (float32 sums of order 1: 1e-6)
+    assert float(pooled) < 1e-5
+    assert float(split) == pytest.approx(delta * (2 / 3) ** 0.5, rel=1e-4)
+    config = TINY.replace(s2_weight=1.0, lineal_weight=1.0, curve_directions=True)
+    state = training.TrainingState.create(_image(n=48), config, device="cpu")
+    assert np.isfinite(state.step())  # both terms by direction enter the loss
+
+
 def test_lineal_term_is_zero_for_sections_with_the_target_lineal_path():
     import swnn.training as training
     from physics.lineal_path import lineal_path
