@@ -270,13 +270,16 @@ def _curve_term(
     r = generated.shape[-1]
     wanted = wanted.to(generated.device)
     diff = (generated - wanted).reshape(-1, r)
-    _, group = torch.unique(wanted.reshape(-1, r), dim=0, return_inverse=True)
+    curves, group = torch.unique(wanted.reshape(-1, r), dim=0, return_inverse=True)
+    groups = len(curves)
     if by_direction:
         along = [[d for d in range(3) if d != axis] for axis in range(generated.shape[0])]
-        group = group * 3 + torch.tensor(along, device=group.device).reshape(-1)
-    keys, group = torch.unique(group, return_inverse=True)
-    means = diff.new_zeros(len(keys), r).index_add_(0, group, diff)
-    means = means / torch.bincount(group, minlength=len(keys)).to(means)[:, None]
+        keys, group = torch.unique(
+            group * 3 + torch.tensor(along, device=group.device).reshape(-1), return_inverse=True
+        )
+        groups = len(keys)
+    means = diff.new_zeros(groups, r).index_add_(0, group, diff)
+    means = means / torch.bincount(group, minlength=groups).to(means)[:, None]
     return torch.sqrt(torch.mean(means**2) + 1e-12) / max(scale, 1e-6)
 
 

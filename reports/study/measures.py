@@ -111,7 +111,8 @@ def _solve(
 ) -> tuple[dict, dict]:
     """One physics metric on one volume, every axis of ``physics``, by :func:`physics.evaluate`; (record, slices).
 
-    ``device``: where the solver computes (the study's device; None: the CPU, where the volume is).
+    ``device``: where the solver computes (:func:`solver_device` of the study's device; None: the CPU, where
+    the volume is).
 
     The study phase becomes label 1 of the solvers' input, so that ``physics.conductivities`` reads (other
     phases, study phase), the rule of :func:`physics.evaluate`.
@@ -136,7 +137,7 @@ def _solve(
         conductivities=physics.conductivities,
         axes=physics.axes,
         voxel_size=voxel_size,
-        device=solver_device(metric, physics, device),
+        device=device,
         **{f"{metric}_options": options},
         **settings,
     )

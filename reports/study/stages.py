@@ -291,6 +291,7 @@ def evaluate(
     cached = record is not None
     if not cached:
         volume = read_volume(item.volume)
+        solver = None if item.group == "descriptors" else solver_device(item.group, item.physics, device)
         t = time.perf_counter()
         if item.group == "descriptors":
             result = _describe(volume, phase=item.phase, metrics=item.metrics, r_max=item.r_max)
@@ -301,12 +302,11 @@ def evaluate(
                 phase=item.phase,
                 physics=item.physics,
                 voxel_size=item.voxel_size,
-                device=device,
+                device=solver,
             )
             if slices:
                 _save_npz(item.fields_path, slices)
         seconds = time.perf_counter() - t
-        solver = None if item.group == "descriptors" else solver_device(item.group, item.physics, device)
         where = "cpu" if solver is None else getattr(solver, "type", str(solver))
         record = cache.put("evaluations", item.key, {"result": result, "seconds": seconds, "device": where})
     fields = item.fields_path if item.fields_path.is_file() else None
