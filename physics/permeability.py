@@ -106,9 +106,22 @@ included; k is within 4.8e-4 / 1.0e-5 / 1.6e-4 of a τ = 1 run to a change below
 reported estimates 8.6e-4 / 5.6e-4 / 6.9e-4. Of the two levers, the extrapolation alone (at τ = 1)
 saves 1.7–3 times, and τ from the geometry (0.6–0.64 here) the rest.
 
-Not used: a coarse-to-fine start (a 2× coarser geometry closes the thin throats that set k, so its
-velocity is a poor initial state exactly where the run is slow), and pruning dead-end branches (they
-carry no net flux, but the flow at their mouths is not that at a wall, so k changes: not exact).
+- **Coarse-to-fine start** (``start="coarse"``, not the default). The run first solves the flow through
+  the flowing voxels coarsened 2× (a coarse voxel is pore when 4 of its 8 are), where the slow pressure
+  diffusion takes as many steps at an eighth of the cost, and starts from its pressure (× 2) and velocity
+  (× 4) (:mod:`physics._lbm_coarse`); the steady state, and k, are unchanged. Measured in the mirror box
+  (benchmarks/results/permeability-coarse-start-cpu-xeon-2core.md): the central 256³ Berea crop took
+  2,502 steps after 2,402 coarse ones, 324 s in all, against 3,302 steps and 339 or 381 s from rest
+  (two quiet runs; this machine's rate varies by 10 % between runs); the 128³ sandstone 902 steps against 1,302; labyrinth and cellular 502 either way; the Berea crop
+  2,202 against 2,302. Where thin throats set k it does not help: the 2× coarser geometry closes or
+  widens them, and two of three barely percolating reconstructions took more steps (9,902 and 10,002
+  against 9,602 and 8,202; the third's coarse pores did not percolate). Too little, and not everywhere,
+  to be the default.
+
+Not used: pruning dead-end branches (they carry no net flux, but the flow at their mouths is not that at a
+wall, so k changes: not exact), and a lower bound on τ below 0.6 for long boxes (the central 256³ crop at
+the τ = 0.556 the rule asks for took 3,702 steps against 3,302 at 0.6, the viscous relaxation across its
+pores slowing more than the pressure diffusion gained).
 
 Speed and storage
 -----------------
@@ -132,6 +145,7 @@ import torch
 
 from ._anderson import fitting_depth
 from ._lbm_box import simulation_box, spanning_pores
+from ._lbm_coarse import coarse_state, set_equilibrium
 from ._lbm_run import MAGIC_LAMBDA, PermeabilityDivergenceError
 from ._lbm_run import Run as _Run
 from ._lbm_run import build_lattice as _lattice
@@ -154,6 +168,7 @@ DARCY_M2 = 9.869233e-13
 BOUNDARIES = ("periodic", "mirror", "buffer")
 BACKENDS = ("auto", "numba", "torch")
 CONVERGENCE_TESTS = ("extrapolate", "change")
+STARTS = ("rest", "coarse")
 _AUTO_TAU_CONSTANT = 0.25  # ν = 0.25 d² / L balances viscous and pressure relaxation (measured)
 _AUTO_TAU_RANGE = (0.6, 1.0)
 _THIN_TAU = 1.0  # τ⁺ of an "auto" run through sub-voxel throats (k moves with τ there): the reference τ
@@ -205,6 +220,9 @@ class PermeabilityResult:
         Relaxation time τ⁺ of the steady state ``k`` belongs to: the given ``tau``, the one ``"auto"``
         picked, or 1.0 where an ``"auto"`` run passed sub-voxel throats and moved to τ = 1 (see
         "Convergence" in the module docstring); None when nothing was simulated.
+    coarse_steps : int
+        Steps of the run on the 2× coarsened box with ``start="coarse"``, each about an eighth of a step of
+        ``steps``; 0 when the run started from rest.
     """
 
     axis: int
@@ -220,6 +238,7 @@ class PermeabilityResult:
     fluid_nodes: int = 0
     error_estimate: float | None = None
     tau: float | None = None
+    coarse_steps: int = 0
 
     def to_dict(self) -> dict:
         """JSON-ready dict of Python numbers (the velocity field is left out)."""
@@ -235,6 +254,7 @@ class PermeabilityResult:
             "fluid_nodes": int(self.fluid_nodes),
             "error_estimate": None if self.error_estimate is None else float(self.error_estimate),
             "tau": None if self.tau is None else float(self.tau),
+            "coarse_steps": int(self.coarse_steps),
         }
 
 
@@ -344,6 +364,7 @@ def permeability(
     backend: str = "auto",
     device: str | torch.device | None = None,
     progress: bool = False,
+    start: str = "rest",
 ) -> PermeabilityResult:
     """Absolute permeability of one phase along one axis by D3Q19 TRT lattice Boltzmann (Λ = 3/16).
 
@@ -400,6 +421,10 @@ def permeability(
         available) or an explicit device. Requesting CUDA without a GPU is an error.
     progress : bool, optional
         Show a progress bar (steps, current k, its estimated error) on stderr.
+    start : {"rest", "coarse"}, optional
+        ``"rest"`` (default): the run starts from rest. ``"coarse"``: from the steady flow through the
+        geometry coarsened 2× (see "Convergence" in the module docstring); from rest where the box has an
+        odd side or one below 16, or its coarse pores do not span it. k is the same; only the steps change.
 
     Returns
     -------
@@ -430,6 +455,8 @@ def permeability(
     )  # fmt: skip
     tau, force, tol, max_steps, check_every, buffer_layers, voxel_size = settings
     anderson = _check_int("anderson", anderson, low=0)
+    if start not in STARTS:
+        raise ValueError(f"start must be one of {STARTS}; received {start!r}")
     device = _resolve_device(volume, device)
     backend = _resolve_backend(backend, device)
     pore = _pore_space(volume, phase)
@@ -439,7 +466,15 @@ def permeability(
     n = int(np.count_nonzero(flowing))
 
     def result(
-        k: float, steps: int, mlups, converged: bool, reason, velocity=None, error_estimate=None, tau=None
+        k: float,
+        steps: int,
+        mlups,
+        converged: bool,
+        reason,
+        velocity=None,
+        error_estimate=None,
+        tau=None,
+        coarse_steps=0,
     ) -> PermeabilityResult:
         k_m2 = None if voxel_size is None else k * voxel_size**2
         k_darcy = None if k_m2 is None else k_m2 / DARCY_M2
@@ -457,6 +492,7 @@ def permeability(
             n,
             error_estimate,
             tau,
+            coarse_steps,
         )
 
     if n == 0:
@@ -480,6 +516,15 @@ def permeability(
     check_every += check_every % 2
     max_steps += max_steps % 2
     depth = fitting_depth(anderson, n, lattice.f)
+    coarse_steps = 0
+    if start == "coarse":
+        state = coarse_state(
+            flowing, axis, tau=tau, force=force, backend=backend, device=device, check_every=check_every,
+            max_steps=max_steps, anderson=anderson, progress=f"coarse start axis {axis}" if progress else None,
+        )  # fmt: skip
+        if state is not None:
+            set_equilibrium(lattice.f, state[0], state[1])
+            coarse_steps = state[2]
     run = _Run(
         lattice,
         scale=scale,
@@ -528,7 +573,7 @@ def permeability(
         index = [slice(None)] * 4
         index[axis + 1] = sample
         velocity = np.ascontiguousarray(field[tuple(index)])
-    return result(k, run.steps, mlups, run.converged, reason, velocity, error_estimate, run.tau)
+    return result(k, run.steps, mlups, run.converged, reason, velocity, error_estimate, run.tau, coarse_steps)
 
 
 def _check_settings(

@@ -307,6 +307,7 @@ def test_units_velocity_and_dict():
         "fluid_nodes",
         "error_estimate",
         "tau",
+        "coarse_steps",
     }
     assert all(isinstance(row[key], (int, float)) for key in ("k", "k_m2", "k_darcy", "steps", "mlups"))
     assert row["converged"] is True and row["reason"] is None and row["fluid_nodes"] == 2 * gap * 3
