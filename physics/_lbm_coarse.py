@@ -88,6 +88,7 @@ def coarse_state(
     max_steps: int,
     anderson: int,
     progress: str | None = None,
+    half: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, int] | None:
     """Initial density deviation (n,) and velocity (3, n) of the flowing nodes from the steady flow through
     the coarsened geometry (:func:`coarse_geometry`, :func:`prolong`), and the coarse run's steps; None when
@@ -95,7 +96,10 @@ def coarse_state(
     diverged.
 
     The coarse run is the full run's scheme (same τ, force and mixing) stopped at an estimated relative
-    error of 1e-2 of its k, or at ``max_steps``.
+    error of 1e-2 of its k, or at ``max_steps``. With ``half``, ``flowing`` is a mirror box (the sample
+    and its image along ``axis``) and the values are those of the sample's nodes; the coarse run then
+    simulates its own sample half with ghost layers (:mod:`physics._lbm_mirror`) when the sample's length
+    is even.
     """
     geometry = coarse_geometry(flowing)
     if geometry is None or geometry.all():  # all pore: the coarse flow has no wall to hold it
@@ -104,7 +108,16 @@ def coarse_state(
     n = int(np.count_nonzero(coarse))
     if n == 0:
         return None
-    lattice = build_lattice(coarse, axis=axis, tau=tau, force=force, backend=backend, device=device)
+    length = coarse.shape[axis]
+    fine, mirror = flowing, half and length % 2 == 0  # a coarse mirror box of even length is symmetric
+    if half:
+        fine = _first_half(flowing, axis)
+    if mirror:
+        coarse = _first_half(coarse, axis)
+        n = int(np.count_nonzero(coarse))
+    lattice = build_lattice(
+        coarse, axis=axis, tau=tau, force=force, backend=backend, device=device, mirror=mirror
+    )
     nu = (tau - 0.5) / 3.0
     run = Run(
         lattice,
@@ -115,7 +128,7 @@ def coarse_state(
         tau=tau,
         size=coarse.size,
         anderson=fitting_depth(anderson, n, lattice.f),
-        length=coarse.shape[axis],
+        length=length,
     )
     try:
         run.advance(check_every, max_steps, progress=progress)
@@ -125,5 +138,21 @@ def coarse_state(
     drho = f.double().sum(0).cpu().numpy()
     velocity = lattice.velocity().astype(np.float64)
     del lattice, f
-    fine_drho, fine_velocity = prolong(flowing, coarse, drho, velocity)
+    if half and not mirror:  # prolong onto the whole box, keep the sample's nodes
+        fine_drho, fine_velocity = prolong(flowing, coarse, drho, velocity)
+        keep = np.zeros(flowing.shape, dtype=bool)
+        keep[_first_half_index(flowing, axis)] = True
+        keep = keep[flowing]
+        return fine_drho[keep], fine_velocity[:, keep], run.steps
+    fine_drho, fine_velocity = prolong(fine, coarse, drho, velocity)
     return fine_drho, fine_velocity, run.steps
+
+
+def _first_half_index(volume: np.ndarray, axis: int) -> tuple:
+    where = [slice(None)] * 3
+    where[axis] = slice(0, volume.shape[axis] // 2)
+    return tuple(where)
+
+
+def _first_half(volume: np.ndarray, axis: int) -> np.ndarray:
+    return np.ascontiguousarray(volume[_first_half_index(volume, axis)])

@@ -167,7 +167,9 @@ def _collide_block(s, m, force, rates):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, fastmath=True, error_model="numpy", cache=True)
-def trt_pair_numba(f, table, omega_plus, omega_minus, force):  # pragma: no cover - compiled
+def trt_pair_numba(
+    f, table, omega_plus, omega_minus, force, active, fill_source, fill_target, fold_source, fold_target
+):  # pragma: no cover - compiled
     """Two fused steps (AA streaming + bounce-back + TRT collision + Guo forcing), in place, on the CPU.
 
     Parameters
@@ -181,6 +183,12 @@ def trt_pair_numba(f, table, omega_plus, omega_minus, force):  # pragma: no cove
         TRT relaxation rates of the symmetric and antisymmetric parts.
     force : ndarray of float32 of shape (3,)
         Body force density (lattice units), components along axes 0, 1, 2.
+    active : int
+        Nodes ``0 … active − 1`` are collided; those after them are the ghosts of a mirror box
+        (:mod:`physics._lbm_mirror`), ``n`` otherwise.
+    fill_source, fill_target, fold_source, fold_target : ndarray of int64
+        Flat indices into ``f``: between the two steps ``f[fill_target] = −f[fill_source]``, after the odd
+        step ``f[fold_target] = −f[fold_source]`` (empty without ghosts).
 
     Notes
     -----
@@ -189,7 +197,7 @@ def trt_pair_numba(f, table, omega_plus, omega_minus, force):  # pragma: no cove
     cannot tell LLVM that its array arguments do not alias, and a loop that both gathers from and stores
     to them stays scalar (measured 1.3–1.6 times slower for the whole step here).
     """
-    n = f.shape[1]
+    n = active
     flat = f.reshape(-1)
     n_blocks = (n + BLOCK - 1) // BLOCK
     g = (force[0], force[1], force[2])
@@ -212,6 +220,8 @@ def trt_pair_numba(f, table, omega_plus, omega_minus, force):  # pragma: no cove
             opposite = _OPP[q]
             for x in range(m):
                 f[opposite, start + x] = s[19 + q, x]
+    for i in prange(fill_source.size):  # ghosts of a mirror box: the imaged nodes' values, reflected
+        flat[fill_target[i]] = -flat[fill_source[i]]
     # odd step: gather from the neighbours' slots (or bounce back), scatter to the next even step's slots
     for block in prange(n_blocks):
         start = np.uint64(block * BLOCK)
@@ -229,6 +239,8 @@ def trt_pair_numba(f, table, omega_plus, omega_minus, force):  # pragma: no cove
             row = _OPP[q] - 1  # the write slot of q is the read slot of its opposite
             for x in range(m):
                 flat[table[row, start + x]] = s[19 + q, x]
+    for i in prange(fold_source.size):  # what streamed into the ghosts goes where the mirror half sends it
+        flat[fold_target[i]] = -flat[fold_source[i]]
 
 
 @njit(inline="always")

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ._lbm_mirror import MirrorNodes, mirror_nodes
 from .lattice import D3Q19
 
 __all__ = [
@@ -95,20 +96,37 @@ class _NumbaLattice:
     """Populations and table as numpy arrays, advanced by the fused numba kernel (CPU)."""
 
     def __init__(
-        self, table: np.ndarray, omega_plus: float, omega_minus: float, force: np.ndarray, axis: int
+        self,
+        table: np.ndarray,
+        omega_plus: float,
+        omega_minus: float,
+        force: np.ndarray,
+        axis: int,
+        mirror: MirrorNodes | None = None,
     ):
         from . import _lbm_kernels as kernels
 
         self._kernels = kernels
         # unsigned view of the same table: the kernel then skips numba's negative-index checks
         self.table = table.view(np.uint32 if table.dtype == np.int32 else np.uint64)
-        self.f = np.zeros((19, table.shape[1]), dtype=np.float32)  # f - w: at rest, unit density
+        self._all = np.zeros((19, table.shape[1]), dtype=np.float32)  # f - w: at rest, unit density
+        self.active = table.shape[1] if mirror is None else mirror.active
+        self.f = self._all[:, : self.active]  # the nodes of the result; ghosts of a mirror box follow them
+        self.state = self._all  # the whole state, contiguous (what the mixing combines)
         self.omega = (float(omega_plus), float(omega_minus))
         self.force = force.astype(np.float32)
         self.axis = axis
+        none = np.zeros(0, dtype=np.int64)
+        self._ghosts = (
+            (none,) * 4
+            if mirror is None
+            else (mirror.fill_source, mirror.fill_target, mirror.fold_source, mirror.fold_target)
+        )
 
     def step_pair(self) -> None:
-        self._kernels.trt_pair_numba(self.f, self.table, *self.omega, self.force)
+        self._kernels.trt_pair_numba(
+            self._all, self.table, *self.omega, self.force, self.active, *self._ghosts
+        )
 
     def step_pairs(self, count: int) -> None:
         for _ in range(count):
@@ -120,7 +138,7 @@ class _NumbaLattice:
         return float(momentum), float(speed2_max), float(speed2_sum)
 
     def velocity(self) -> np.ndarray:
-        out = np.empty((3, self.f.shape[1]), dtype=np.float64)
+        out = np.empty((3, self.active), dtype=np.float64)
         self._kernels.moments_numba(self.f, self.force, out)
         return out.astype(np.float32)
 
@@ -156,6 +174,7 @@ class _TorchLattice:
         self._kernels = kernels
         self.table = torch.from_numpy(table).to(device)
         self.f = torch.zeros((19, table.shape[1]), dtype=torch.float32, device=device)
+        self.state = self.f
         self.c = torch.from_numpy(D3Q19.c.astype(np.float32)).to(device)
         self.w = torch.from_numpy(D3Q19.w.astype(np.float32)).to(device)
         self.opposite = torch.from_numpy(D3Q19.opposite.copy()).to(device)
@@ -225,14 +244,24 @@ class _TorchLattice:
             torch.cuda.synchronize(self.f.device)
 
 
-def build_lattice(flowing: np.ndarray, *, axis: int, tau: float, force: float, backend: str, device):
-    """The TRT lattice (Λ = 3/16) on the ``flowing`` nodes, at rest, driven by ``force`` along ``axis``."""
+def build_lattice(
+    flowing: np.ndarray, *, axis: int, tau: float, force: float, backend: str, device, mirror: bool = False
+):
+    """The TRT lattice (Λ = 3/16) on the ``flowing`` nodes, at rest, driven by ``force`` along ``axis``.
+
+    With ``mirror`` (numba only), ``flowing`` is the sample's half of a mirror box, simulated with ghost
+    layers in place of the mirror half (:mod:`physics._lbm_mirror`)."""
     from ._lbm_kernels import build_table
 
-    n = int(np.count_nonzero(flowing))
-    node_dtype = np.int32 if n < 2**31 else np.int64
-    node_of = np.full(flowing.shape, -1, dtype=node_dtype)
-    node_of[flowing] = np.arange(n, dtype=node_dtype)
+    nodes = None
+    if mirror:
+        nodes = mirror_nodes(flowing, axis)
+        node_of, n = nodes.node_of, nodes.total
+    else:
+        n = int(np.count_nonzero(flowing))
+        node_dtype = np.int32 if n < 2**31 else np.int64
+        node_of = np.full(flowing.shape, -1, dtype=node_dtype)
+        node_of[flowing] = np.arange(n, dtype=node_dtype)
     table = np.empty((18, n), dtype=np.int32 if 19 * n < 2**31 else np.int64)
     build_table(node_of, D3Q19.c, D3Q19.opposite, n, table)
     del node_of
@@ -240,7 +269,9 @@ def build_lattice(flowing: np.ndarray, *, axis: int, tau: float, force: float, b
     force_vector = np.zeros(3)
     force_vector[axis] = force
     if backend == "numba":
-        return _NumbaLattice(table, omega_plus, omega_minus, force_vector, axis)
+        return _NumbaLattice(table, omega_plus, omega_minus, force_vector, axis, nodes)
+    if mirror:
+        raise ValueError("the mirror box with ghost layers runs on the numba backend only")
     return _TorchLattice(table, omega_plus, omega_minus, force_vector, axis, device)
 
 
@@ -371,7 +402,7 @@ class Run:
         from ._anderson import Anderson, copy_state
 
         lattice, mixing = self.lattice, Anderson(self.anderson)
-        x = copy_state(lattice.f)
+        x = copy_state(lattice.state)
         previous, calm = None, 0
         stop = max_steps - _PLAIN_CHECKS * check_every  # the plain run's checks after it fit in max_steps
         while self.steps + check_every <= stop:
@@ -385,8 +416,8 @@ class Run:
                 bar.set_postfix_str(f"k={k:.6g} change={change:.1e} (mixed)", refresh=False)
             if calm >= _MIXED_CALM:
                 break
-            x = mixing.mix(x, copy_state(lattice.f))
-            lattice.f[...] = x
+            x = mixing.mix(x, copy_state(lattice.state))
+            lattice.state[...] = x
         self.mixed, self.k_mixed = True, previous
 
     def _to_thin_tau(self) -> bool:
