@@ -97,7 +97,8 @@ the steps to a converged k without touching the steady solution:
   and 12,302 / 8,202 / 9,602 steps when moving to τ = 1, with k within −0.33 % / +0.27 % / −0.10 % of τ = 1
   runs converged to a change below 1e-8 per 100 steps, where the τ auto picked left −5.5 % / −1.1 % / −0.51 %
   (benchmarks/results/permeability-early-mixing-cpu-xeon-2core.md). Where a mixed run stops moves with the
-  round-off of the mixing (its k by up to 0.3 % on these samples), and the error reported after a mixing
+  round-off of the mixing (its k by up to 0.3 % on these samples, and to −0.51 % on reconstruction 6 run
+  on its sample half, benchmarks/results/permeability-mirror-half-cpu-xeon-2core.md), and the error reported after a mixing
   (at least ``tol``, and at least the change since the mixing ended) can be below the actual one: 0.1 %
   reported against 0.33 % on reconstruction 6. On the CPU the mixing's vector operations run in place, in
   parallel, without temporary copies of the state.
