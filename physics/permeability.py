@@ -97,11 +97,11 @@ the steps to a converged k without touching the steady solution:
   and 12,302 / 8,202 / 9,602 steps when moving to τ = 1, with k within −0.33 % / +0.27 % / −0.10 % of τ = 1
   runs converged to a change below 1e-8 per 100 steps, where the τ auto picked left −5.5 % / −1.1 % / −0.51 %
   (benchmarks/results/permeability-early-mixing-cpu-xeon-2core.md). Where a mixed run stops moves with the
-  round-off of the mixing (its k by up to 0.3 % on these samples, and to −0.51 % on reconstruction 6 run
-  on its sample half, benchmarks/results/permeability-mirror-half-cpu-xeon-2core.md), and the error reported after a mixing
-  (at least ``tol``, and at least the change since the mixing ended) can be below the actual one: 0.1 %
-  reported against 0.33 % on reconstruction 6. On the CPU the mixing's vector operations run in place, in
-  parallel, without temporary copies of the state.
+  round-off of the mixing (its k by up to 0.3 % on these samples, and to −0.51 % on reconstruction 6
+  run on its sample half, benchmarks/results/permeability-mirror-half-cpu-xeon-2core.md), and the error
+  reported after a mixing (at least ``tol``, and at least the change since the mixing ended) can be below
+  the actual one: 0.1 % reported against 0.33 % on reconstruction 6. On the CPU the mixing's vector
+  operations run in place, in parallel, without temporary copies of the state.
 
 Measured on the 128³ built-ins in their mirror box (benchmarks/results/permeability-fast-cpu-xeon-2core.md):
 steps to a converged k fell from 3,602 / 4,302 / 10,302 (labyrinth, cellular, sandstone; τ = 1, change
@@ -116,8 +116,8 @@ saves 1.7–3 times, and τ from the geometry (0.6–0.64 here) the rest.
   (× 4) (:mod:`physics._lbm_coarse`); the steady state, and k, are unchanged. Measured in the mirror box
   (benchmarks/results/permeability-coarse-start-cpu-xeon-2core.md): the central 256³ Berea crop took
   2,502 steps after 2,402 coarse ones, 324 s in all, against 3,302 steps and 339 or 381 s from rest
-  (two quiet runs; this machine's rate varies by 10 % between runs); the 128³ sandstone 902 steps against 1,302; labyrinth and cellular 502 either way; the Berea crop
-  2,202 against 2,302. Where thin throats set k it does not help: the 2× coarser geometry closes or
+  (two quiet runs; this machine's rate varies by 10 % between runs); the 128³ sandstone 902 steps
+  against 1,302; labyrinth and cellular 502 either way; the Berea crop 2,202 against 2,302. Where thin throats set k it does not help: the 2× coarser geometry closes or
   widens them, and two of three barely percolating reconstructions took more steps (9,902 and 10,002
   against 9,602 and 8,202; the third's coarse pores did not percolate). Too little, and not everywhere,
   to be the default.
