@@ -33,7 +33,7 @@ _MIX_AFTER_CHECKS = (
 )
 _EARLY_MIX_CHECKS = 10  # ... or after this many, when its pressure diffusion along the box is slower
 _EARLY_MIX_TIME = 10  # ... than this many checks (Run._slow)
-_THIN_DIAMETER = 1.0  # voxels: a run whose equivalent tube diameter is below this moves to thin_tau
+_THIN_DIAMETER = 2.0  # voxels: a run whose equivalent tube diameter is below this moves to thin_tau
 _PLAIN_CHECKS = 6  # checks kept for the plain run after the mixed phase (its extrapolation needs 4 or more)
 _MAX_SPEED2 = 0.1  # |u|² above this (|u| > 0.32, Mach 0.55) is a blow-up
 
@@ -300,7 +300,7 @@ class Run:
         self.lattice, self.scale, self.tol, self.convergence = lattice, scale, tol, convergence
         self.length = length  # box length along the flow (0: unknown, no early mixing)
         self.anderson = anderson  # depth of the Anderson-mixed phase before the plain run (0: none)
-        self.thin_tau = thin_tau  # τ⁺ a run through sub-voxel throats moves to (None: keeps its τ⁺)
+        self.thin_tau = thin_tau  # τ⁺ a run through thin throats moves to (None: keeps its τ⁺)
         self.mixed, self.k_mixed = False, None  # whether the run was mixed; k at the end of the mixing
         self.force, self.tau, self.size = force, tau, size
         self.porosity = lattice.f.shape[1] / size  # flowing fraction φ of the box
@@ -366,7 +366,7 @@ class Run:
         slowest periodic mode of a box of length L decays over T = (L / 2π)² φ ν / (c_s² k) steps, and the
         plain run needs several T after its onset (measured: 7,102 steps, 3.4 T, on the central 256³ crop
         of the Berea scan in its mirror box, T ≈ 2,100; the 128³ built-ins and the 128³ Berea crop have
-        T = 230–660 and converge in 5–23 checks, unchanged). Runs through sub-voxel throats keep the
+        T = 230–660 and converge in 5–23 checks, unchanged). Runs through thin throats keep the
         ordinary schedule, where they move to τ = 1 first.
         """
         checks = len(self.history)
@@ -382,7 +382,7 @@ class Run:
         return pressure_time > _EARLY_MIX_TIME * check_every
 
     def _thin(self) -> bool:
-        """Whether the flow passes throats narrower than a voxel: the bundle of straight tubes with the
+        """Whether the flow passes throats one or two voxels wide: the bundle of straight tubes with the
         same k and porosity φ (of the box) has diameter ``D = √(32 k / φ)`` below ``_THIN_DIAMETER``."""
         return 32.0 * abs(self.history[-1]) / self.porosity < _THIN_DIAMETER**2
 
@@ -421,13 +421,14 @@ class Run:
         self.mixed, self.k_mixed = True, previous
 
     def _to_thin_tau(self) -> bool:
-        """Move to ``thin_tau`` when the flow passes throats narrower than a voxel; whether it moved.
+        """Move to ``thin_tau`` when the flow passes throats one or two voxels wide; whether it moved.
 
         The width is that of the bundle of straight tubes with the same k and porosity φ (of the box),
-        ``D = √(32 k / φ)``; below ``_THIN_DIAMETER`` = 1 voxel k is set by throats one or two voxels wide,
-        where it depends on τ. Measured D: 2.8–5.2 on the 128³ built-ins and Berea crops (k the same at
-        every τ to 0.05 %), 0.2–0.5 on barely percolating Berea reconstructions (k 0.5–6.6 % higher at τ = 1
-        than at 0.6).
+        ``D = √(32 k / φ)``; below ``_THIN_DIAMETER`` = 2 voxels k is set by throats one or two voxels wide,
+        where it depends on τ. Measured, k at τ = 0.6 against τ = 1 (runs converged at each τ): −2.1 % to
+        −3.4 % at D = 0.59–0.95 and −0.79 % to −0.93 % at D = 1.19–1.34 on 64³ Berea reconstructions;
+        −0.74 %, −0.28 %, −0.19 % and −0.11 % at D = 1.24, 1.58, 1.52 and 1.97 on 24³ Gaussian blobs; within
+        0.05 % at D = 2.8–5.2 (the 128³ built-ins and Berea crops), which keep their τ.
         """
         if self.thin_tau is None or self.tau == self.thin_tau or not self.history or not self._thin():
             return False

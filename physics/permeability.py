@@ -71,9 +71,10 @@ the steps to a converged k without touching the steady solution:
   percolating 64³ Berea reconstructions k rose by 0.6 %, 1.3 % and 6.6 % from τ = 0.6 to τ = 1 (runs
   converged at each τ), so k there carries a discretisation uncertainty of that size. An ``"auto"`` run
   therefore moves to τ = 1, the τ of the validated solver, when its flow passes such throats: when the
-  tube diameter equivalent to its k, √(32 k / φ) (φ the flowing fraction of the box), is below one voxel
-  (measured: 2.8–5.2 voxels on the 128³ built-ins and Berea crops, 0.2–0.5 on the three
-  reconstructions). It moves at its 30th check, before the mixing below, or where it converged first,
+  tube diameter equivalent to its k, √(32 k / φ) (φ the flowing fraction of the box), is below two voxels
+  (measured: 2.8–5.2 voxels on the 128³ built-ins and Berea crops, k within 0.05 % at every τ; 0.2–0.5 on
+  the three reconstructions; at 1.2–1.3 voxels k is still 0.7–0.9 % lower at τ = 0.6 than at 1, at 2
+  voxels 0.1 %). It moves at its 30th check, before the mixing below, or where it converged first,
   keeping its populations (k then jumps by ν(1)/ν(τ) and the run goes on to the τ = 1 steady state).
   ``PermeabilityResult.tau`` reports the τ of the result. Pass ``tau=1.0`` to run at τ = 1 throughout
   (benchmarks/results/permeability-convergence-h200.md).
@@ -175,7 +176,7 @@ CONVERGENCE_TESTS = ("extrapolate", "change")
 STARTS = ("rest", "coarse")
 _AUTO_TAU_CONSTANT = 0.25  # ν = 0.25 d² / L balances viscous and pressure relaxation (measured)
 _AUTO_TAU_RANGE = (0.6, 1.0)
-_THIN_TAU = 1.0  # τ⁺ of an "auto" run through sub-voxel throats (k moves with τ there): the reference τ
+_THIN_TAU = 1.0  # τ⁺ of an "auto" run through thin throats (k moves with τ there): the reference τ
 _HIGH_MACH_SPEED = 0.1  # |u| above this (Mach 0.17) warns: compressibility and inertia errors
 
 
@@ -223,7 +224,7 @@ class PermeabilityResult:
         the checks so far did not allow an estimate (too few, or not yet a geometric approach).
     tau : float or None
         Relaxation time τ⁺ of the steady state ``k`` belongs to: the given ``tau``, the one ``"auto"``
-        picked, or 1.0 where an ``"auto"`` run passed sub-voxel throats and moved to τ = 1 (see
+        picked, or 1.0 where an ``"auto"`` run passed throats one or two voxels wide and moved to τ = 1 (see
         "Convergence" in the module docstring); None when nothing was simulated.
     coarse_steps : int
         Steps of the run on the 2× coarsened box with ``start="coarse"``, each about an eighth of a step of
@@ -386,8 +387,8 @@ def permeability(
         depend on it in principle (exactly for straight channels). ``"auto"`` (default) picks the τ that
         balances the two slow relaxations of the run, viscous (pore size² / ν) and pressure (box length² ν
         / (c_s² k)), from the pores' hydraulic diameter and the box length (see "Convergence" in the
-        module docstring); it lies in [0.6, 1], and a run whose flow passes sub-voxel throats moves to
-        τ = 1 (``PermeabilityResult.tau`` says which τ the result belongs to).
+        module docstring); it lies in [0.6, 1], and a run whose flow passes throats one or two voxels wide
+        moves to τ = 1 (``PermeabilityResult.tau`` says which τ the result belongs to).
     force : float, optional
         Body force density along ``axis`` in lattice units. Keep it small (Stokes flow, low Mach number):
         k is linear in it only while inertia is negligible.
