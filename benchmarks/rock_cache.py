@@ -1,8 +1,8 @@
 """The real-rock figures of the items a study has finished so far, read from its cache (the study may still run).
 
 For each reference of the study file: every sample whose descriptors are in the cache gives its fraction,
-percolating fraction of the pore space along ``--axis`` and S2 RMSE against the 3D truth; every sample whose
-permeability is there gives k. The truth's pieces give the same, once. ``benchmarks/rock_table.py`` makes the
+percolating fraction of the pore space along ``--axis``, S2 RMSE against the 3D truth and mean chord length
+along each axis (where measured); every sample whose permeability is there gives k. The truth's pieces give the same, once. ``benchmarks/rock_table.py`` makes the
 full table from a finished study; this reads a partial one.
 
 Usage::
@@ -53,6 +53,7 @@ def partial_figures(study_file: Path, folder: Path, *, axis: int = 0) -> dict:
             "percolating": [d["connectivity"]["percolating_fraction"][axis] for d in descriptions],
             "s2_rmse": [fidelity(d, truth)["s2_rmse"] for d in descriptions] if truth else None,
             "k": [p["axes"][0]["k"] for p in groups.get("permeability", {}).values()],
+            "chord_mean": [d["chord_length"]["mean"] for d in descriptions if "chord_length" in d],
         }
     return figures
 

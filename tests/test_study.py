@@ -259,7 +259,14 @@ def test_training_on_chosen_slices_of_a_volume(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["berea_rock.toml", "berea_rock_levers.toml", "berea_rock_lineal.toml", "berea_rock_inputs.toml"]
+    "name",
+    [
+        "berea_rock.toml",
+        "berea_rock_levers.toml",
+        "berea_rock_lineal.toml",
+        "berea_rock_inputs.toml",
+        "berea_rock_sections.toml",
+    ],
 )
 def test_berea_rock_study_is_valid(shared_data, name):
     # the study files of the real-rock tables (docs/results.md): one slice, several training settings
