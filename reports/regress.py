@@ -330,6 +330,27 @@ def _read_baseline(path: Path) -> dict:
     return baseline
 
 
+def _precision_problems(stored: dict, device: dict) -> list[str]:
+    """The arithmetic precisions (training, generation) in which the study and the baseline differ.
+
+    A model trained in bfloat16 and one trained in float32 are different reconstructions of the same reference:
+    their samples' measures differ by more than the tolerances (the default study's S2 and lineal-path RMSE of
+    the sandstone moved by 0.003 and 0.006 between a float32 and a bfloat16 machine), so such a comparison would
+    judge the machine, not the code. ``auto`` resolves to bfloat16 only on CPUs with AVX-512 BF16 and on GPUs.
+    """
+    differ = []
+    for key, what in (("training_precision", "training"), ("generation_precision", "generation")):
+        ours, theirs = device.get(key), stored.get(key)
+        if ours and theirs and ours != theirs:
+            differ.append(f"{what} ran in {ours}, the baseline's in {theirs}")
+    if not differ:
+        return []
+    return [
+        "; ".join(differ) + " (run the study where the baseline's precision is native, or write a baseline "
+        "of this machine with write_baseline)"
+    ]
+
+
 def _comparable(stored: dict, values: dict, design: dict, study_dir: Path, baseline: Path) -> None:
     problems = []
     missing = [run for run in stored["runs"] if run not in values]
@@ -341,6 +362,7 @@ def _comparable(stored: dict, values: dict, design: dict, study_dir: Path, basel
             problems.append(f"{run}: measures missing from the study: {', '.join(lacking)}")
     if stored.get("size") is not None and design.get("size") is not None and stored["size"] != design["size"]:
         problems.append(f"sample side {design['size']} voxels, the baseline's is {stored['size']}")
+    problems += _precision_problems(stored.get("device") or {}, design.get("device") or {})
     if problems:
         raise NotComparable(
             f"study {study_dir} is not comparable with baseline {baseline}: " + "; ".join(problems)
@@ -353,7 +375,8 @@ def check(study_dir: str | os.PathLike, baseline: str | os.PathLike) -> Regressi
     Raises
     ------
     NotComparable
-        When the study and the baseline do not hold the same runs, measures and sample side.
+        When the study and the baseline do not hold the same runs, measures and sample side, or ran in
+        different arithmetic precisions.
     """
     study_dir, baseline_path = Path(study_dir), Path(baseline)
     values = measure_values(_read_metrics(study_dir))

@@ -17,7 +17,17 @@ from swnn.cli import main
 SIGMA = {"fraction_error": 0.004, "s2_rmse": 0.002, "lineal_path_rmse": 0.004}
 
 
-def _study(folder, rng, *, n=24, shift=None, runs=("a / stochastic", "b / stochastic"), size=64, ratios=None):
+def _study(
+    folder,
+    rng,
+    *,
+    n=24,
+    shift=None,
+    runs=("a / stochastic", "b / stochastic"),
+    size=64,
+    ratios=None,
+    device=None,
+):
     """A study folder whose samples' measures are normal around fixed means (plus ``shift`` per measure)."""
     shift = shift or {}
     rows = []
@@ -36,7 +46,7 @@ def _study(folder, rng, *, n=24, shift=None, runs=("a / stochastic", "b / stocha
     )
     frame.to_csv(folder / "metrics.csv", index=False)
     (folder / "study.json").write_text(
-        json.dumps({"name": "synthetic", "settings": {"size": size, "samples": n}})
+        json.dumps({"name": "synthetic", "settings": {"size": size, "samples": n}, "device": device})
     )
     return folder
 
@@ -143,6 +153,28 @@ def test_a_study_of_other_runs_or_another_sample_side_is_not_comparable(tmp_path
     assert main(["regress", str(_study(tmp_path / "side", rng, size=96)), "--baseline", str(baseline)]) == 4
     # another number of samples is comparable: the power says what it buys
     assert main(["regress", str(_study(tmp_path / "n", rng, n=30)), "--baseline", str(baseline)]) == 0
+
+
+def test_a_study_in_another_precision_is_not_comparable(tmp_path, capsys):
+    # models trained in bfloat16 and in float32 are different reconstructions: the check refuses to judge them
+    rng = np.random.default_rng(20)
+    base = _study(
+        tmp_path / "base", rng, device={"training_precision": "bf16", "generation_precision": "bf16"}
+    )
+    baseline = regress.write_baseline(base, tmp_path / "baseline.json")
+    fp32 = _study(
+        tmp_path / "fp32", rng, device={"training_precision": "fp32", "generation_precision": "fp32"}
+    )
+    with pytest.raises(regress.NotComparable, match="training ran in fp32, the baseline's in bf16"):
+        regress.check(fp32, baseline)
+    assert main(["regress", str(fp32), "--baseline", str(baseline)]) == 4
+    assert "generation ran in fp32" in capsys.readouterr().err
+    same = _study(
+        tmp_path / "same", rng, device={"training_precision": "bf16", "generation_precision": "bf16"}
+    )
+    assert main(["regress", str(same), "--baseline", str(baseline)]) == 0
+    # a study or baseline that does not record its precision is compared as before
+    assert main(["regress", str(_study(tmp_path / "none", rng)), "--baseline", str(baseline)]) == 0
 
 
 def test_the_command_line_exits_1_on_a_regression_and_0_otherwise(tmp_path, capsys):
