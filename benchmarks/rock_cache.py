@@ -2,8 +2,9 @@
 
 For each reference of the study file: every sample whose descriptors are in the cache gives its fraction,
 percolating fraction of the pore space along ``--axis``, S2 RMSE against the 3D truth and mean chord length
-along each axis (where measured); every sample whose permeability is there gives k. The truth's pieces give the same, once. ``benchmarks/rock_table.py`` makes the
-full table from a finished study; this reads a partial one.
+along each axis (where measured); every sample whose permeability is there gives k. The truth's pieces give
+the same, once. ``benchmarks/rock_table.py`` makes the full table from a finished study; this reads a partial
+one.
 
 Usage::
 

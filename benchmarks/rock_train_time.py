@@ -7,19 +7,16 @@ written. Needs ../shared/data/berea.
     python -m benchmarks.rock_train_time OUT.jsonl THREADS
 """
 
-import io
 import json
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
-import tifffile
 import torch
-from PIL import Image
 
 from swnn._device import resolve_precision
+from swnn.api import training_input
 from swnn.training import PROFILES, TrainingCallback, train
 
 
@@ -42,10 +39,9 @@ class Clock(TrainingCallback):
 def main() -> None:
     torch.set_num_threads(int(sys.argv[2]))
     data = Path(__file__).resolve().parents[2] / "shared" / "data" / "berea"
-    slice_ = (np.asarray(Image.open(data / "berea_slice_z200.png")) > 0).astype(np.uint8)
-    with zipfile.ZipFile(data / "berea_400.zip") as a:
-        scan = tifffile.imread(io.BytesIO(a.read("berea.tif")))
-    three = [(np.ascontiguousarray(np.take(scan, 200, axis=ax)) > 0).astype(np.uint8) for ax in range(3)]
+    # read as the study reads its references: labels 0..n-1, pores = 0
+    slice_, _, _ = training_input(data / "berea_slice_z200.png")
+    three, _, _ = training_input(data / "berea_400.zip", slices=["0:200", "1:200", "2:200"])
     settings = {
         "64² (rock of 21f2909)": ({"section": 64}, slice_),
         "64², cd": ({"section": 64, "curve_directions": True}, slice_),
@@ -57,31 +53,31 @@ def main() -> None:
         "256² (rock)": ({"section": 256}, slice_),
     }
 
-    out = open(sys.argv[1], "a")
-    for name, (kw, img) in settings.items():
-        clock = Clock()
-        try:
-            train(
-                img,
-                config=PROFILES["rock"].replace(iterations=500, **kw),
-                phase=0,
-                device="cpu",
-                progress=False,
-                callbacks=[clock],
-            )
-        except Stop:
-            pass
-        d = np.diff(clock.t)
-        rec = {
-            "setting": name,
-            "first_s": round(d[0], 2),
-            "seconds_per_iteration": round(float(np.median(d[1:])), 3),
-            "threads": torch.get_num_threads(),
-            "precision": resolve_precision("auto", torch.device("cpu")),
-        }
-        rec["estimate_500_min"] = round(500 * rec["seconds_per_iteration"] / 60, 1)
-        print(json.dumps(rec, ensure_ascii=False), file=out, flush=True)
-        print(rec, flush=True)
+    with open(sys.argv[1], "a") as out:
+        for name, (kw, img) in settings.items():
+            clock = Clock()
+            try:
+                train(
+                    img,
+                    config=PROFILES["rock"].replace(iterations=500, **kw),
+                    phase=0,
+                    device="cpu",
+                    progress=False,
+                    callbacks=[clock],
+                )
+            except Stop:
+                pass
+            d = np.diff(clock.t)
+            rec = {
+                "setting": name,
+                "first_s": round(d[0], 2),
+                "seconds_per_iteration": round(float(np.median(d[1:])), 3),
+                "threads": torch.get_num_threads(),
+                "precision": resolve_precision("auto", torch.device("cpu")),
+            }
+            rec["estimate_500_min"] = round(500 * rec["seconds_per_iteration"] / 60, 1)
+            print(json.dumps(rec, ensure_ascii=False), file=out, flush=True)
+            print(rec, flush=True)
 
 
 if __name__ == "__main__":

@@ -118,10 +118,10 @@ saves 1.7–3 times, and τ from the geometry (0.6–0.64 here) the rest.
   (benchmarks/results/permeability-coarse-start-cpu-xeon-2core.md): the central 256³ Berea crop took
   2,502 steps after 2,402 coarse ones, 324 s in all, against 3,302 steps and 339 or 381 s from rest
   (two quiet runs; this machine's rate varies by 10 % between runs); the 128³ sandstone 902 steps
-  against 1,302; labyrinth and cellular 502 either way; the Berea crop 2,202 against 2,302. Where thin throats set k it does not help: the 2× coarser geometry closes or
-  widens them, and two of three barely percolating reconstructions took more steps (9,902 and 10,002
-  against 9,602 and 8,202; the third's coarse pores did not percolate). Too little, and not everywhere,
-  to be the default.
+  against 1,302; labyrinth and cellular 502 either way; the Berea crop 2,202 against 2,302. Where thin
+  throats set k it does not help: the 2× coarser geometry closes or widens them, and two of three barely
+  percolating reconstructions took more steps (9,902 and 10,002 against 9,602 and 8,202; the third's coarse
+  pores did not percolate). Too little, and not everywhere, to be the default.
 
 Not used: pruning dead-end branches (they carry no net flux, but the flow at their mouths is not that at a
 wall, so k changes: not exact), and a lower bound on τ below 0.6 for long boxes (the central 256³ crop at
