@@ -21,12 +21,16 @@ another training run) stays below it.
 **Power.** For each measure, the probability that the rule fires when the measure degrades by one tolerance
 is computed from the baseline's spread and both sample counts, at the Bonferroni level ALPHA/m (Holm's power is
 at least that). A measure whose power is under :data:`POWER` (90%) is reported as *not judged, power X%* and
-left out of the family; nothing is passed silently. More samples, not wider tolerances, raise it.
+left out of the family; nothing is passed silently. Measures leave one at a time, the least powerful first, with
+the level recomputed for those left, so every measure with that power at the family's level is judged. More
+samples, not wider tolerances, raise it.
 
 A study is *comparable* with a baseline when it has the same runs (reference × condition), the same checked
-measures and the same sample side in voxels; the number of samples may differ (the power says what it buys),
-and so may the code version and the training settings (that is what is checked). :func:`check` raises
-:class:`NotComparable` otherwise (``swnn regress`` exits with status 4).
+measures, the same sample side in voxels and the same arithmetic precision of training and generation; the
+number of samples may differ (the power says what it buys), and so may the code version and the training
+settings (that is what is checked). :func:`check` raises :class:`NotComparable` otherwise (``swnn regress``
+exits with status 4). Given a folder of baselines, it compares with the one of the study's precision
+(:func:`select_baseline`).
 
 Tolerances (:data:`TOLERANCES`, stored in each baseline): ``fraction_error`` 0.01, ``s2_rmse`` 0.005,
 ``lineal_path_rmse`` 0.01, ``conductivity_ratio`` 0.10 and ``permeability_ratio`` 0.25 in ln (10% and 28%),
@@ -58,6 +62,7 @@ __all__ = [
     "check",
     "measure_values",
     "planned_power",
+    "select_baseline",
     "write_baseline",
 ]
 
@@ -369,16 +374,72 @@ def _comparable(stored: dict, values: dict, design: dict, study_dir: Path, basel
         )
 
 
+def _precisions(device: dict) -> str:
+    return "/".join(str(device.get(k)) for k in ("training_precision", "generation_precision"))
+
+
+def select_baseline(study_dir: str | os.PathLike, folder: str | os.PathLike) -> Path:
+    """The baseline in ``folder`` written from the same study, sample side and arithmetic precision.
+
+    A folder holds one baseline per precision of a study (``reports/baselines`` holds the default study's
+    in bfloat16 and in float32), so that a study gives a verdict on any machine.
+
+    Raises
+    ------
+    NotComparable
+        When no baseline in the folder, or more than one, matches the study.
+    """
+    study_dir, folder = Path(study_dir), Path(folder)
+    design = _design(study_dir)
+    ours = design.get("device") or {}
+    found, matches = [], []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            stored = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if not isinstance(stored, dict) or stored.get("format") != BASELINE_FORMAT:
+            continue
+        device = stored.get("device") or {}
+        found.append(
+            f"{path.name} (study {stored.get('study')!r}, side {stored.get('size')}, {_precisions(device)})"
+        )
+        same = all(
+            design.get(key) is None or stored.get(key) is None or design[key] == stored[key]
+            for key in ("study", "size")
+        ) and not _precision_problems(device, ours)
+        if same:
+            matches.append(path)
+    if len(matches) == 1:
+        return matches[0]
+    wanted = (
+        f"study {design.get('study')!r}, side {design.get('size')}, precision {_precisions(ours)} "
+        "(training/generation)"
+    )
+    if not matches:
+        held = "; ".join(found) if found else f"no {BASELINE_FORMAT} files"
+        raise NotComparable(f"no baseline in {folder} matches {wanted}; it holds: {held}")
+    raise NotComparable(
+        f"{len(matches)} baselines in {folder} match {wanted}: {', '.join(p.name for p in matches)}; "
+        "pass one file as baseline"
+    )
+
+
 def check(study_dir: str | os.PathLike, baseline: str | os.PathLike) -> RegressionReport:
-    """Compare the study in ``study_dir`` with the baseline file (see the module docstring for the rule).
+    """Compare the study in ``study_dir`` with a baseline (see the module docstring for the rule).
+
+    ``baseline`` is a baseline file, or a folder of them from which :func:`select_baseline` takes the one of
+    the study's name, sample side and arithmetic precision.
 
     Raises
     ------
     NotComparable
         When the study and the baseline do not hold the same runs, measures and sample side, or ran in
-        different arithmetic precisions.
+        different arithmetic precisions (or no baseline of the folder matches).
     """
     study_dir, baseline_path = Path(study_dir), Path(baseline)
+    if baseline_path.is_dir():
+        baseline_path = select_baseline(study_dir, baseline_path)
     values = measure_values(_read_metrics(study_dir))
     stored = _read_baseline(baseline_path)
     _comparable(stored, values, _design(study_dir), study_dir, baseline_path)
@@ -389,24 +450,24 @@ def check(study_dir: str | os.PathLike, baseline: str | os.PathLike) -> Regressi
         for run, measures in stored["runs"].items()
         for metric, stored_values in measures.items()
     ]
-    # the family: measures with enough power at the Bonferroni level of the family they form
+    # the family: measures with enough power at the Bonferroni level of the family they form. The least powerful
+    # measure leaves first, one at a time, since each departure raises the level and the power of those left
     judged = list(range(len(items)))
+    powers: dict[int, float] = {}
     while True:
         m = max(len(judged), 1)
-        powers = {
-            i: planned_power(
+        for i in judged:
+            powers[i] = planned_power(
                 items[i][1],
                 items[i][2],
                 n_study=items[i][3].size,
                 alpha=alpha / m,
                 tolerance=tolerances[items[i][1]],
             )
-            for i in range(len(items))
-        }
-        keep = [i for i in judged if powers[i] >= POWER]
-        if keep == judged:
+        weakest = min(judged, key=powers.__getitem__, default=None)
+        if weakest is None or powers[weakest] >= POWER:
             break
-        judged = keep
+        judged.remove(weakest)  # its power stays the one it left with, under POWER
     tests = {}
     for i in judged:
         run, metric, base, now = items[i]

@@ -417,7 +417,11 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("regress", help="check a study's fidelity against a stored baseline")
     p.add_argument("directory", help="study folder written by `swnn study`")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--baseline", help="baseline JSON to compare with; exit status 1 on a regression")
+    which.add_argument(
+        "--baseline",
+        help="baseline JSON to compare with, or a folder of baselines (the one of the study's name, sample side "
+        "and precision is used); exit status 1 on a regression",
+    )
     which.add_argument("--write-baseline", metavar="FILE", help="write the study's fidelity as a baseline")
     p.add_argument("--force", action="store_true", help="overwrite an existing --write-baseline file")
     p.set_defaults(command="regress")

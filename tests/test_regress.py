@@ -210,3 +210,80 @@ def test_a_measure_without_spread_has_full_power_and_is_judged(tmp_path):
     worse = {"conductivity_ratio": np.full(24, math.exp(0.2))}  # twice the tolerance of ln ratio
     report = regress.check(_study(tmp_path / "worse", rng, ratios=worse), baseline)
     assert not report.passed
+
+
+def test_a_folder_of_baselines_gives_the_one_of_the_study_precision(tmp_path, capsys):
+    # one baseline per precision in a folder: a study is compared with the one of its own precision
+    rng = np.random.default_rng(21)
+    bf16 = {"training_precision": "bf16", "generation_precision": "bf16"}
+    fp32 = {"training_precision": "fp32", "generation_precision": "fp32"}
+    folder = tmp_path / "baselines"
+    folder.mkdir()
+    regress.write_baseline(_study(tmp_path / "b", rng, device=bf16), folder / "default.json")
+    regress.write_baseline(_study(tmp_path / "f", rng, device=fp32), folder / "default-fp32.json")
+    (folder / "notes.json").write_text("[1, 2]")  # not a baseline: ignored
+    study = _study(tmp_path / "s", rng, device=fp32)
+    assert regress.select_baseline(study, folder) == folder / "default-fp32.json"
+    assert regress.check(study, folder).baseline == str(folder / "default-fp32.json")
+    assert main(["regress", str(study), "--baseline", str(folder)]) == 0
+    assert "default-fp32.json" in capsys.readouterr().out
+    # worse in float32: the float32 baseline catches it
+    worse = _study(tmp_path / "w", rng, device=fp32, shift={"lineal_path_rmse": 0.05})
+    assert main(["regress", str(worse), "--baseline", str(folder)]) == 1
+    capsys.readouterr()
+    # no baseline of the study's side: not comparable, with what the folder holds
+    side = _study(tmp_path / "side", rng, device=fp32, size=96)
+    with pytest.raises(
+        regress.NotComparable, match="no baseline in .* matches .*side 96.*holds: default-fp32"
+    ):
+        regress.select_baseline(side, folder)
+    assert main(["regress", str(side), "--baseline", str(folder)]) == 4
+    # two baselines of the same precision: ambiguous, not guessed
+    regress.write_baseline(_study(tmp_path / "f2", rng, device=fp32), folder / "other-fp32.json")
+    with pytest.raises(regress.NotComparable, match="2 baselines .* match"):
+        regress.select_baseline(study, folder)
+
+
+def test_the_family_keeps_every_measure_with_power_at_its_level(tmp_path):
+    # two runs with three measures each; the fractions' spread gives a one-tolerance power of 0.88 at the
+    # Bonferroni level 1%/6 of all six measures and 0.94 at 1%/2 (sigma 0.0076, 24 samples each; computed with
+    # planned_power), while S2 and lineal path spread too widely for any power. The weak measures leave the
+    # family one at a time, so the fractions are judged at 1%/2 with the stated power; each measure left out
+    # reports the power, under 90%, it left with
+    z = np.random.default_rng(22).standard_normal(24)
+    z = (z - z.mean()) / z.std(ddof=1)
+    sigma = {"fraction_error": 0.0076, "s2_rmse": 0.05, "lineal_path_rmse": 0.1}
+    rows = [
+        (
+            reference,
+            "stochastic",
+            "sample",
+            i,
+            metric,
+            None,
+            (0.0 if metric == "fraction_error" else 0.2) + s * z[i],
+        )
+        for reference in ("a", "b")
+        for metric, s in sigma.items()
+        for i in range(24)
+    ]
+    for name in ("base", "study"):
+        folder = tmp_path / name
+        folder.mkdir()
+        frame = pd.DataFrame(
+            rows, columns=["reference", "condition", "role", "sample", "metric", "axis", "value"]
+        )
+        frame.to_csv(folder / "metrics.csv", index=False)
+        (folder / "study.json").write_text(json.dumps({"name": "s", "settings": {"size": 64, "samples": 24}}))
+    baseline = regress.write_baseline(tmp_path / "base", tmp_path / "baseline.json")
+    report = regress.check(tmp_path / "study", baseline)
+    judged = {(c.run, c.metric) for c in report.changes if c.status != "not judged"}
+    assert judged == {("a / stochastic", "fraction_error"), ("b / stochastic", "fraction_error")}
+    for change in report.changes:
+        if change.status == "not judged":
+            assert change.power < regress.POWER
+        else:
+            assert change.power >= regress.POWER
+            assert change.power == pytest.approx(
+                regress.planned_power("fraction_error", 0.0076 * z, n_study=24, alpha=regress.ALPHA / 2)
+            )

@@ -644,10 +644,15 @@ def test_regress_passes_other_samples_of_the_same_models_and_fails_a_degraded_st
     assert "REGRESSED:" in capsys.readouterr().out
 
 
-def test_committed_baseline_covers_the_default_study():
-    # reports/baselines/default.json was written from a run of the default study on the 2-core CPU; it must
-    # name every reference × condition of the default study and carry every tolerance
-    baseline = regress._read_baseline(Path(__file__).parents[1] / "reports" / "baselines" / "default.json")
+@pytest.mark.parametrize(("name", "precision"), [("default.json", "bf16"), ("default-fp32.json", "fp32")])
+def test_committed_baseline_covers_the_default_study(name, precision, tmp_path):
+    # reports/baselines holds the default study's baseline in each precision, each written from a run of the
+    # default study on a 2-core CPU; each must name every reference × condition of the default study, carry
+    # every tolerance, and be the one the folder gives a study of its precision
+    folder = Path(__file__).parents[1] / "reports" / "baselines"
+    baseline = regress._read_baseline(folder / name)
+    assert baseline["study"] == "default"
+    assert baseline["device"]["training_precision"] == baseline["device"]["generation_precision"] == precision
     study = load_study()
     labels = {
         f"{r.name} / {'stochastic' if c.target_fraction is None else f'eta={c.target_fraction:g}'}"
@@ -661,6 +666,13 @@ def test_committed_baseline_covers_the_default_study():
         assert {"fraction_error", "s2_rmse", "lineal_path_rmse"} <= set(measures)
         reference = next(r for r in study.references if run.startswith(f"{r.name} / "))
         assert len(measures["fraction_error"]) == study.samples_of(reference)  # per-sample values
+    design = {
+        "name": "default",
+        "settings": {"size": study.size},
+        "device": {"training_precision": precision, "generation_precision": precision},
+    }
+    (tmp_path / "study.json").write_text(json.dumps(design))
+    assert regress.select_baseline(tmp_path, folder) == folder / name
 
 
 def test_profile_figure_compares_the_slices_with_the_request(tmp_path):
