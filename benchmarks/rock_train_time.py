@@ -4,7 +4,9 @@ Median of iterations 2–4 of each setting (docs/results.md, "Berea: the trainin
 of the Berea scan (or its three orthogonal slices); the training is stopped after 4 iterations, so no model is
 written. Needs ../shared/data/berea.
 
-    python -m benchmarks.rock_train_time OUT.jsonl THREADS
+    python -m benchmarks.rock_train_time OUT.jsonl THREADS [WORD]
+
+With WORD, only the settings whose name contains it (e.g. ``dilated``).
 """
 
 import json
@@ -18,6 +20,8 @@ import torch
 from swnn._device import resolve_precision
 from swnn.api import training_input
 from swnn.training import PROFILES, TrainingCallback, train
+
+DILATED = (1, 1, 2, 2, 4, 4, 1, 1)  # receptive field 33 (the profile's 8 blocks: 17)
 
 
 class Stop(Exception):
@@ -51,7 +55,13 @@ def main() -> None:
         "128², lineal 100": ({"section": 128, "lineal_weight": 100.0}, slice_),
         "128², 10 blocks": ({"section": 128, "blocks": 10}, slice_),
         "256² (rock)": ({"section": 256}, slice_),
+        "three slices, 256²": ({"section": 256}, three),
+        "64², dilated 1 1 2 2 4 4 1 1": ({"section": 64, "dilations": DILATED}, slice_),
+        "128², dilated 1 1 2 2 4 4 1 1": ({"section": 128, "dilations": DILATED}, slice_),
+        "256², dilated 1 1 2 2 4 4 1 1": ({"section": 256, "dilations": DILATED}, slice_),
     }
+    if len(sys.argv) > 3:
+        settings = {name: setting for name, setting in settings.items() if sys.argv[3] in name}
 
     with open(sys.argv[1], "a") as out:
         for name, (kw, img) in settings.items():

@@ -294,6 +294,7 @@ def _train(args) -> int:
         directions=args.directions,
         section=args.section,
         blocks=args.blocks,
+        dilations=tuple(args.dilations) if args.dilations else None,
         channels=args.channels,
         precision=args.precision,
         dim=args.dim,

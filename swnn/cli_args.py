@@ -107,6 +107,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--directions", type=int, default=None, help="projection directions per iteration")
     p.add_argument("--section", type=int, default=None, help="side of the sections generated per iteration")
     p.add_argument("--blocks", type=int, default=None, help="blocks A (l_a); 0 picks it by Eq. 12")
+    p.add_argument(
+        "--dilations",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="D",
+        help="spacing of the taps of each block A, one per block (default: all 1; e.g. 1 1 2 2 4 4 1 1 sees "
+        "33³ voxels of noise instead of 17³)",
+    )
     p.add_argument("--channels", type=int, default=None, help="channels per block")
     p.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"))
     p.add_argument("--dim", type=int, default=3, choices=(2, 3), help="3: 2D→3D (default), 2: 2D→2D")

@@ -24,9 +24,9 @@ __all__ = ["FORMAT", "SCHEMA", "ModelMetadata", "NoiseSpec", "ReferenceInfo", "T
 FORMAT = "swnn-model/1"
 """The container: one ``torch.save`` file of tensors, a format string and the metadata as JSON."""
 
-SCHEMA = 4
+SCHEMA = 5
 """Version of :class:`ModelMetadata` (3: ``control_map``; 4: the reference's ``integral_range`` and
-``fraction_std``). Files without a ``schema`` key are schema 1; older schemas load with defaults for what they
+``fraction_std``; 5: ``dilations``). Files without a ``schema`` key are schema 1; older schemas load with defaults for what they
 lack."""
 
 
@@ -66,6 +66,9 @@ class ModelMetadata:
     ----------
     n_phases, blocks, channels, noise_channels : int
         The architecture (Eq. 12–15).
+    dilations : tuple of int or None
+        Spacing of the taps of each block A (:class:`swnn.network.SWNN`); None (files of schema 4 and older)
+        for all 1.
     noise : NoiseSpec
     threshold : float or None
         The fixed float32 logit threshold of phase 1 (two phases; None for more).
@@ -96,6 +99,7 @@ class ModelMetadata:
     blocks: int
     channels: int
     noise_channels: int
+    dilations: tuple[int, ...] | None = None
     noise: NoiseSpec = NoiseSpec()
     threshold: float | None = None
     thresholds: dict | None = None
@@ -129,6 +133,8 @@ class ModelMetadata:
         values["noise"] = NoiseSpec(**(data.get("noise") or {}))
         values["reference"] = ReferenceInfo(**(data.get("reference") or {}))
         values["schema"] = SCHEMA
+        if values.get("dilations") is not None:
+            values["dilations"] = tuple(int(d) for d in values["dilations"])
         return cls(**values)
 
     def replace(self, **changes) -> ModelMetadata:
@@ -163,6 +169,7 @@ class TrainedModel:
             blocks=network.blocks,
             channels=network.channels,
             noise_channels=network.noise_channels,
+            dilations=network.dilations,
             noise=noise,
             threshold=threshold,
             thresholds={"fp32": threshold, "bf16": threshold},
@@ -222,6 +229,7 @@ class TrainedModel:
             blocks=net.blocks,
             channels=net.channels,
             noise_channels=net.noise_channels,
+            dilations=net.dilations,
             model_sha256=self.model_hash(),
         )
         record = {"format": FORMAT, **meta.to_dict()}
@@ -253,7 +261,11 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Train
     try:
         meta = ModelMetadata.from_dict(json.loads(blob["metadata_json"]))
         network = SWNN(
-            meta.n_phases, blocks=meta.blocks, channels=meta.channels, noise_channels=meta.noise_channels
+            meta.n_phases,
+            blocks=meta.blocks,
+            channels=meta.channels,
+            noise_channels=meta.noise_channels,
+            dilations=meta.dilations,
         )
         network.load_state_dict(blob["state_dict"])
     except NewerSchemaError as error:

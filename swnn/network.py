@@ -5,6 +5,10 @@ trims one voxel on each side, so the receptive field is 2·l_a + 1 and an output
 (n + 2·l_a)³. The network is fully convolutional: any output shape can be produced, block by block with a halo of
 l_a voxels, with exactly the voxels of one whole pass.
 
+Dilated blocks (an extension of the paper): block A number i may space its 3³ taps ``d_i`` voxels apart
+(Yu & Koltun 2016). It then trims ``d_i`` voxels on each side, so the halo is h = Σ d_i and the receptive field
+2 h + 1, with the same weights and the same work per output voxel; only the input grows, to (n + 2h)³.
+
 Outputs are logits: one channel for two phases (sigmoid gives the probability of phase 1), n channels for n > 2
 phases (softmax). :meth:`SWNN.phase_probabilities` returns the phase channels 1..n−1 used for patterns.
 """
@@ -68,6 +72,8 @@ class SWNN(nn.Module):
         Channels of the input noise (default 3).
     negative_slope : float
         LeakyReLU slope.
+    dilations : sequence of int, optional
+        Spacing of the taps of each block A (one per block, each ≥ 1); all 1 (the paper's network) by default.
     """
 
     def __init__(
@@ -78,6 +84,7 @@ class SWNN(nn.Module):
         channels: int = 24,
         noise_channels: int = 3,
         negative_slope: float = 0.2,
+        dilations: Sequence[int] | None = None,
     ):
         super().__init__()
         if n_phases < 2:
@@ -87,6 +94,10 @@ class SWNN(nn.Module):
                 f"blocks, channels and noise_channels must be positive, got {blocks}, {channels}, "
                 f"{noise_channels}"
             )
+        dilations = (1,) * blocks if not dilations else tuple(int(d) for d in dilations)
+        if len(dilations) != blocks or min(dilations) < 1:
+            raise ValueError(f"dilations must be {blocks} integers ≥ 1 (one per block A), got {dilations}")
+        self.dilations = dilations
         self.n_phases = n_phases
         self.blocks = blocks
         self.channels = channels
@@ -95,21 +106,21 @@ class SWNN(nn.Module):
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
         c_in = noise_channels
-        for _ in range(blocks):
-            self.convs.append(nn.Conv3d(c_in, channels, 3))
+        for dilation in dilations:
+            self.convs.append(nn.Conv3d(c_in, channels, 3, dilation=dilation))
             self.norms.append(nn.BatchNorm3d(channels))
             c_in = channels
         self.head = nn.Conv3d(channels, 1 if n_phases == 2 else n_phases, 1)
 
     @property
     def halo(self) -> int:
-        """Voxels trimmed on each side: l_a."""
-        return self.blocks
+        """Voxels trimmed on each side: l_a, or Σ d_i with dilated blocks."""
+        return sum(self.dilations)
 
     @property
     def receptive_field(self) -> int:
-        """Side of the cube of noise one output voxel depends on: 2·l_a + 1."""
-        return 2 * self.blocks + 1
+        """Side of the cube of noise one output voxel depends on: 2·l_a + 1, or 2 Σ d_i + 1."""
+        return 2 * self.halo + 1
 
     def forward(self, noise: torch.Tensor, *, permutation: Sequence[int] | None = None) -> torch.Tensor:
         """Logits for ``noise``.
@@ -126,7 +137,7 @@ class SWNN(nn.Module):
         x = noise
         for conv, norm in zip(self.convs, self.norms, strict=True):
             weight = conv.weight if perm is None else conv.weight.permute(0, 1, *(2 + p for p in perm))
-            x = F.conv3d(x, weight, conv.bias)
+            x = F.conv3d(x, weight, conv.bias, dilation=conv.dilation)
             x = F.leaky_relu(x, self.negative_slope)
             x = norm(x)
         return self.head(x)

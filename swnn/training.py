@@ -77,6 +77,10 @@ class TrainConfig:
         n, the side of the 2D sections the network outputs per iteration.
     blocks : int
         l_a; 0 picks it from the reference's correlation length (Eq. 12).
+    dilations : tuple of int
+        Spacing of the taps of each block A, one per block (empty: all 1, the paper's network). The receptive
+        field grows to 2 Σ d_i + 1 at the same weights and work per output voxel (:class:`swnn.network.SWNN`);
+        e.g. (1, 1, 2, 2, 4, 4, 1, 1) sees 33³ voxels of noise instead of 17³.
     channels, noise_channels : int
         Width of blocks A and of the input noise.
     precision : str
@@ -138,6 +142,7 @@ class TrainConfig:
     scales: tuple[int, ...] = (1, 2, 4)
     section: int = 64
     blocks: int = 8
+    dilations: tuple[int, ...] = ()
     channels: int = 24
     noise_channels: int = 3
     precision: str = "auto"
@@ -164,6 +169,10 @@ class TrainConfig:
             "scales": (len(self.scales) >= 1 and all(int(s) >= 1 for s in self.scales), "integers ≥ 1"),
             "section": (self.section >= self.template, f"at least the template ({self.template})"),
             "blocks": (self.blocks >= 0, "0 (chosen by Eq. 12) or more"),
+            "dilations": (
+                not self.dilations or (len(self.dilations) == self.blocks and min(self.dilations) >= 1),
+                f"empty (all 1) or one integer ≥ 1 per block ({self.blocks})",
+            ),
             "channels": (self.channels >= 1, "at least 1"),
             "noise_channels": (self.noise_channels >= 1, "at least 1"),
             "dim": (self.dim in (2, 3), "2 or 3"),
@@ -184,6 +193,7 @@ class TrainConfig:
             if not ok:
                 raise ValueError(f"training setting {key} must be {accepted}; got {getattr(self, key)!r}")
         object.__setattr__(self, "scales", tuple(int(s) for s in self.scales))
+        object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
         for s in self.scales:
             if self.section // s < self.template:
                 raise ValueError(
@@ -196,6 +206,7 @@ class TrainConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["scales"] = list(self.scales)
+        d["dilations"] = list(self.dilations)
         return d
 
 
@@ -494,7 +505,11 @@ class TrainingState:
             blocks = blocks_for_correlation_length(correlation_length(ref2d, phase=phase))
             config = config.replace(blocks=blocks)
         network = SWNN(
-            target.n_phases, blocks=blocks, channels=config.channels, noise_channels=config.noise_channels
+            target.n_phases,
+            blocks=blocks,
+            channels=config.channels,
+            noise_channels=config.noise_channels,
+            dilations=config.dilations or None,
         )
         network.to(dev)
         if dev.type == "cpu":
@@ -811,6 +826,7 @@ def train(
         blocks=network.blocks,
         channels=network.channels,
         noise_channels=network.noise_channels,
+        dilations=network.dilations,
         noise=NoiseSpec(tile=NOISE_TILE, whiten=config.noise_whiten),
         threshold=None if thresholds is None else thresholds["fp32"],
         thresholds=thresholds,

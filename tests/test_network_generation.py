@@ -21,6 +21,24 @@ def test_receptive_field_and_shapes():
     assert SWNN(3, blocks=2)(torch.randn(2, 3, 5, 5, 5)).shape == (2, 3, 1, 1, 1)
 
 
+def test_dilated_blocks_reach_their_receptive_field():
+    # dilations 1, 2, 3: halo 6, receptive field 13 with the weights of three 3³ blocks
+    torch.manual_seed(0)
+    net = SWNN(blocks=3, channels=4, dilations=(1, 2, 3)).eval()
+    assert net.halo == 6 and net.receptive_field == 13
+    assert net.n_parameters() == SWNN(blocks=3, channels=4).n_parameters()
+    assert net(torch.randn(1, 3, 13, 14, 20)).shape == (1, 1, 1, 2, 8)
+    # the output voxel depends on noise exactly 6 voxels either side along each axis, not beyond
+    noise = torch.randn(1, 3, 15, 15, 15, requires_grad=True)
+    net(noise)[0, 0, 1, 1, 1].backward()
+    reach = noise.grad.abs().sum(dim=(0, 1))
+    for axis in range(3):
+        touched = np.flatnonzero(reach.sum(dim=tuple(a for a in range(3) if a != axis)).numpy())
+        assert (touched.min(), touched.max()) == (1, 13)
+    with pytest.raises(ValueError, match="dilations must be 3 integers"):
+        SWNN(blocks=3, dilations=(1, 2))
+
+
 def test_eq12_blocks_from_correlation_length():
     # l_a = ceil((l_c − R_B − 1)/(R_A − 1)) with R_A = 3, R_B = 1
     assert [blocks_for_correlation_length(lc) for lc in (3, 4, 17, 18)] == [1, 1, 8, 8]
@@ -124,9 +142,9 @@ def test_whitened_noise_cells_have_exact_moments():
         NoiseField(seed=2, tile=8, whiten=3)
 
 
-def _model(blocks=3, n_phases=2, seed=0, whiten=0):
+def _model(blocks=3, n_phases=2, seed=0, whiten=0, dilations=None):
     torch.manual_seed(seed)
-    net = SWNN(n_phases, blocks=blocks, channels=8)
+    net = SWNN(n_phases, blocks=blocks, channels=8, dilations=dilations)
     with torch.no_grad():  # non-trivial BatchNorm statistics
         for norm in net.norms:
             norm.running_mean.uniform_(-0.2, 0.2)
@@ -155,6 +173,23 @@ def test_chunked_generation_equals_whole_pass(n_phases, precision, whiten):
             model, shape, settings=GenerationSettings(block=block, seed=3, precision=precision), device="cpu"
         )
         # exact: every output voxel reads the same noise through the same arithmetic
+        assert np.array_equal(chunked, whole), f"block {block} differs"
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_chunked_generation_of_dilated_blocks_equals_whole_pass(precision):
+    # halo 1 + 2 + 1 = 4: blocks smaller than the halo still read exactly the noise of the whole pass
+    model = _model(dilations=(1, 2, 1))
+    assert model.network.halo == 4
+    shape = (13, 20, 11)
+    whole = generate(
+        model, shape, settings=GenerationSettings(block=64, seed=3, precision=precision), device="cpu"
+    )
+    assert len(np.unique(whole)) > 1
+    for block in (2, 5, 8):
+        chunked = generate(
+            model, shape, settings=GenerationSettings(block=block, seed=3, precision=precision), device="cpu"
+        )
         assert np.array_equal(chunked, whole), f"block {block} differs"
 
 

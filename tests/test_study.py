@@ -266,6 +266,7 @@ def test_training_on_chosen_slices_of_a_volume(tmp_path):
         "berea_rock_lineal.toml",
         "berea_rock_inputs.toml",
         "berea_rock_sections.toml",
+        "berea_rock_receptive.toml",
     ],
 )
 def test_berea_rock_study_is_valid(shared_data, name):

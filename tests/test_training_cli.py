@@ -283,9 +283,11 @@ def test_models_saved_with_schema_1_metadata_still_load(tmp_path):
     for key in ("schema", "thresholds", "fraction_at_zero_logit", "controlled"):
         del meta[key]
     del meta["noise"]["whiten"]
+    del meta["dilations"]
     blob["metadata_json"] = json.dumps(meta)
     torch.save(blob, tmp_path / "old.pt")
     old = load_model(tmp_path / "old.pt")
+    assert old.network.dilations == (1, 1) and old.metadata.dilations is None  # the paper's blocks
     assert (
         old.metadata.schema == SCHEMA and old.metadata.thresholds is None and old.metadata.noise.whiten == 0
     )
@@ -472,3 +474,25 @@ def test_training_on_chosen_slices_of_a_volume(tmp_path, capsys):
     argv[1] = str(tmp_path / "image.npy")
     assert main([*argv, "--slices", "0:0", "--force", "--quiet"]) == 2  # a 2D reference has no slices
     assert "--slices needs a 3D reference" in capsys.readouterr().err
+
+
+def test_dilated_blocks_train_save_and_load(tmp_path):
+    # blocks of dilations 1 and 3: halo 4, so a 24² section is cut from a slab 9 voxels thick; the model file
+    # keeps the dilations, and the loaded network is the trained one (same logits on the same noise)
+    config = TINY.replace(dilations=(1, 3))
+    out = tmp_path / "d.pt"
+    trained = train(_image(), config=config, output=out, progress=False, device="cpu").model
+    assert trained.network.dilations == (1, 3) and trained.network.receptive_field == 9
+    loaded = load_model(out)
+    assert loaded.metadata.dilations == (1, 3) and loaded.network.dilations == (1, 3)
+    assert json.loads((tmp_path / "d.pt.json").read_text())["training"]["config"]["dilations"] == [1, 3]
+    noise = torch.randn(1, 3, 12, 12, 12)
+    with torch.no_grad():
+        assert torch.equal(loaded.network(noise), trained.network.eval()(noise))
+    assert main(["generate", str(out), "-o", str(tmp_path / "v.npy"), "--size", "20", "--quiet"]) == 0
+    assert np.load(tmp_path / "v.npy").shape == (20, 20, 20)
+    # one spacing per block, each at least 1
+    for bad in ((1,), (1, 0)):
+        with pytest.raises(ValueError, match="training setting dilations must be"):
+            TINY.replace(dilations=bad)
+    assert main(["train", "x.png", "-o", str(tmp_path / "b.pt"), "--blocks", "2", "--dilations", "1"]) == 2
