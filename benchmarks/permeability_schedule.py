@@ -16,30 +16,19 @@ it finishes. Steps and k do not depend on the load of the machine; wall times ne
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks._info import machine_info, record_line
+from benchmarks.permeability_convergence import central_crop
 
 REFERENCE_K = 0.06022882662042099
 """k of the crop (voxel²) from a τ = 1 run to a relative change below 1e-8 per 100 steps (115,402 steps;
 benchmarks/results/permeability-convergence-h200.jsonl, "reference" of berea:central256)."""
-
-
-def central_crop(data: Path, side: int = 256) -> np.ndarray:
-    import tifffile
-
-    with zipfile.ZipFile(data / "berea_400.zip") as archive:
-        name = next(n for n in archive.namelist() if n.endswith((".tif", ".tiff")))
-        scan = tifffile.imread(io.BytesIO(archive.read(name)))
-    start = [(s - side) // 2 for s in scan.shape]
-    return np.ascontiguousarray(scan[tuple(slice(a, a + side) for a in start)])
 
 
 def run(crop: np.ndarray, variant: dict) -> dict:
