@@ -88,9 +88,9 @@ the steps to a converged k without touching the steady solution:
   steps, 4,302 mixed after 30 checks, 3,302 after 10; the 128³ built-ins and Berea crop, T = 230–660, are
   not affected). The run then mixes its populations every check, Anderson's way
   (:mod:`physics._anderson`), until k changes by less than tol/10 per check three times in a row, and goes
-  on plain, so that k and its error come from the plain run's own extrapolation (the error is at least
-  ``tol`` after a mixing: the short plain run's estimate was up to 5 times too small on such samples). The
-  mixing moves the state, not the steady state it converges to. It keeps 2·depth + 4 copies of the
+  on plain, checked every ``check_every / 2`` steps, so that k and its error come from the plain run's own
+  extrapolation (the error is at least ``tol`` after a mixing: the short plain run's estimate was up to 5
+  times too small on such samples). The mixing moves the state, not the steady state it converges to. It keeps 2·depth + 4 copies of the
   populations (76 bytes per pore node each); the depth is lowered to fit half the free memory, and a depth
   below 2 runs plain. Measured on three barely percolating 64³ Berea reconstructions in their mirror box
   (``τ = "auto"``): 57,102 / 53,102 / 32,302 plain steps became 8,802 / 8,202 / 6,802 at the τ auto

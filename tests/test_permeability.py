@@ -685,6 +685,26 @@ def test_run_mixes_early_where_pressure_diffuses_slowly_along_the_box():
     assert not run(0.062, 0, 10)._slow(100)  # box length unknown
 
 
+def test_plain_run_after_a_mixing_checks_twice_as_often():
+    # Run._plain_every, exactly: half of check_every (even) once the run was mixed and stops on its
+    # extrapolation; check_every before the mixing and with convergence="change", whose tol is per check.
+    from types import SimpleNamespace
+
+    from physics._lbm_run import Run
+
+    def run(convergence: str, mixed: bool) -> Run:
+        made = Run(SimpleNamespace(f=np.zeros((19, 10))), scale=1.0, tol=1e-3, convergence=convergence,
+                   force=1e-6, tau=0.6, size=100, anderson=5)  # fmt: skip
+        made.mixed = mixed
+        return made
+
+    assert run("extrapolate", True)._plain_every(100) == 50
+    assert run("extrapolate", True)._plain_every(250) == 126  # 125, rounded up to an even number
+    assert run("extrapolate", True)._plain_every(2) == 2  # steps go in pairs
+    assert run("extrapolate", False)._plain_every(100) == 100
+    assert run("change", True)._plain_every(100) == 100
+
+
 def test_mixed_run_reaches_the_plain_steady_state(monkeypatch):
     # The mixing changes the route, not the destination: a mixed run started at the first checks ends
     # on the k of a plain run converged to a change below 1e-8 per 100 steps, within its reported error
