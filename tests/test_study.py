@@ -279,6 +279,8 @@ def test_berea_rock_study_is_valid(shared_data, name):
         for r in study.references
     }
     assert len(runs) == len(study.references)  # each reference trains on its own input or settings
+    # k is compared with the band of the scan's 128³ pieces, computed along z in the mirror box
+    assert study.physics.axes == (0,) and dict(study.physics.permeability).get("boundary") == "mirror"
 
 
 def test_a_separate_truth_volume(tmp_path, capsys):
