@@ -79,7 +79,7 @@ the steps to a converged k without touching the steady solution:
   ``PermeabilityResult.tau`` reports the τ of the result. Pass ``tau=1.0`` to run at τ = 1 throughout
   (benchmarks/results/permeability-convergence-h200.md).
 
-- **Anderson mixing of a slow run** (``anderson=5``). A run not converged after 30 checks has a slow
+- **Anderson mixing of a slow run** (``anderson=10``). A run not converged after 30 checks has a slow
   approach: pressure differences between pore bodies joined by throats one or two voxels wide, which decay
   over tens of thousands of steps. So has a long box through resolved pores, where pressure differences
   along the flow relax as Darcy flow, with diffusivity c_s² k / (φ ν): its slowest mode decays over
@@ -90,9 +90,13 @@ the steps to a converged k without touching the steady solution:
   (:mod:`physics._anderson`), until k changes by less than tol/10 per check three times in a row, and goes
   on plain, checked every ``check_every / 2`` steps, so that k and its error come from the plain run's own
   extrapolation (the error is at least ``tol`` after a mixing: the short plain run's estimate was up to 5
-  times too small on such samples). The mixing moves the state, not the steady state it converges to. It keeps 2·depth + 4 copies of the
-  populations (76 bytes per pore node each); the depth is lowered to fit half the free memory, and a depth
-  below 2 runs plain. Measured on three barely percolating 64³ Berea reconstructions in their mirror box
+  times too small on such samples). The mixing moves the state, not the steady state it converges to. It
+  keeps 2·depth + 4 copies of the populations (76 bytes per pore node each: 1.3 GB for a 128³ sample at φ =
+  0.35 at depth 10); the depth is lowered to fit half the free memory, and a depth below 2 runs plain. Depth
+  10 instead of 5 took the central 256³ Berea crop from 3,102 to 2,652 steps and three barely percolating 64³
+  Berea reconstructions from 6,302 / 9,252 / 7,002 to 4,952 / 8,902 / 6,402 at τ = 1, with k as close to their
+  τ = 1 references or closer: +0.013 % and +0.073 / +0.069 / +0.018 %, against −0.025 % and +0.070 / +0.171 /
+  +0.015 % (benchmarks/results/permeability-mixed-plain-cpu-epyc-2core.md). Measured on three barely percolating 64³ Berea reconstructions in their mirror box
   (``τ = "auto"``): 57,102 / 53,102 / 32,302 plain steps became 8,802 / 8,202 / 6,802 at the τ auto
   picked, with k within 0.024 % of the plain runs (benchmarks/results/permeability-anderson-cpu-xeon-2core.md),
   and 12,302 / 8,202 / 9,602 steps when moving to τ = 1, with k within −0.33 % / +0.27 % / −0.10 % of τ = 1
@@ -364,7 +368,7 @@ def permeability(
     max_steps: int = 100_000,
     check_every: int = 100,
     convergence: str = "extrapolate",
-    anderson: int = 5,
+    anderson: int = 10,
     voxel_size: float | None = None,
     return_velocity: bool = False,
     backend: str = "auto",
