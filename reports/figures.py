@@ -234,6 +234,7 @@ def _curve_panel(ax, run, key: str, symbol: str, scale: float, unit: str) -> Non
     reference = run.reference_description[key]
     r = np.asarray(reference["r"], dtype=float) * scale
     ax.plot(r, reference["mean"], color="black", lw=2.4, label="reference", zorder=3)
+    few = len(run.samples) <= len(_SAMPLE_COLOURS)  # one legend entry per colour; beyond, one for all
     for i, sample in enumerate(run.samples):
         ax.plot(
             np.asarray(sample.description[key]["r"], dtype=float) * scale,
@@ -241,7 +242,9 @@ def _curve_panel(ax, run, key: str, symbol: str, scale: float, unit: str) -> Non
             color=_SAMPLE_COLOURS[i % len(_SAMPLE_COLOURS)],
             lw=1.3,
             alpha=0.85,
-            label=f"sample {sample.index}",
+            label=f"sample {sample.index}"
+            if few
+            else (f"{len(run.samples)} samples" if i == 0 else "_nolegend_"),
         )
     ax.set_xlabel(f"r ({unit})")
     ax.set_ylabel(f"{symbol}(r)")

@@ -718,3 +718,33 @@ def test_rock_cache_reads_the_finished_items(tiny):
         assert sorted(figures[reference]["s2_rmse"]) == pytest.approx(sorted(s2), rel=1e-12)
     pieces = frame[(frame["role"] == "truth") & (frame["metric"] == "fraction")]
     assert figures["truth"]["n"] == pieces["sample"].nunique()  # each piece once, not once per run
+
+
+def test_curves_figure_of_many_samples_keeps_its_layout(tmp_path):
+    # 72 samples (the default study's labyrinth) with one legend entry each collapsed the constrained layout
+    # (matplotlib's "axes sizes collapsed to zero" warning); beyond one colour each, they share one entry.
+    import warnings
+    from types import SimpleNamespace
+
+    from reports.figures import curves_figure
+
+    r = np.arange(17)
+    curve = {"r": r, "mean": 0.3 * np.exp(-r / 4.0) + 0.09}
+    descriptors = {"s2": curve, "lineal_path": curve}
+    fidelity = {"s2_rmse": 0.01, "lineal_path_rmse": 0.01}
+    samples = [
+        SimpleNamespace(index=i, fraction=0.3, description=descriptors, fidelity=fidelity) for i in range(72)
+    ]
+    run = SimpleNamespace(
+        reference=SimpleNamespace(voxel_size=None),
+        reference_description={**descriptors, "fraction": 0.3},
+        samples=samples,
+        condition=SimpleNamespace(controlled=False),
+        title="labyrinth / stochastic",
+        has_volume=True,
+        target_fraction=None,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        curves_figure(run, SimpleNamespace(r_max=16), tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 0
