@@ -29,6 +29,7 @@ def main(argv: list[str]) -> None:
     out, label = argv[0], argv[1]
     size = int(argv[2]) if len(argv) > 2 else 128
     rounds = int(argv[3]) if len(argv) > 3 else 5
+    # the table and the rates are built here, not by physics._lbm_run (absent from older checkouts)
     pore = porous_volume(size) == 1
     n = int(pore.sum())
     node_of = np.full(pore.shape, -1, dtype=np.int32)
@@ -51,8 +52,15 @@ def main(argv: list[str]) -> None:
             for _ in range(40):
                 kernels.trt_pair_numba(f, table, omega_plus, omega_minus, force, *extra)
             wall = time.perf_counter() - start
-            line = {"label": label, "size": size, "fluid_nodes": n, "steps": 80, "wall_s": round(wall, 4),
-                    "mlups": round(n * 80 / wall / 1e6, 1), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
+            line = {
+                "label": label,
+                "size": size,
+                "fluid_nodes": n,
+                "steps": 80,
+                "wall_s": round(wall, 4),
+                "mlups": round(n * 80 / wall / 1e6, 1),
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
             stream.write(json.dumps(line) + "\n")
 
 

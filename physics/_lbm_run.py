@@ -35,7 +35,7 @@ _EARLY_MIX_CHECKS = 10  # ... or after this many, when its pressure diffusion al
 _EARLY_MIX_TIME = 10  # ... than this many checks (Run._slow)
 _THIN_DIAMETER = 2.0  # voxels: a run whose equivalent tube diameter is below this moves to thin_tau
 _PLAIN_CHECKS = 6  # checks kept for the plain run after the mixed phase (its extrapolation needs 4 or more)
-_MIXED_PLAIN_EVERY = 0.5  # check interval after the mixed phase, in check_every (Run._plain_every)
+_MIXED_PLAIN_EVERY = 0.5  # check interval after the mixed phase, in check_every (Run._check_interval)
 _MAX_SPEED2 = 0.1  # |u|² above this (|u| > 0.32, Mach 0.55) is a blow-up
 
 
@@ -324,17 +324,15 @@ class Run:
             bar = tqdm(total=max_steps, desc=progress, unit="step", dynamic_ncols=True)
             bar.update(self.steps)
         start = time.perf_counter()
-        every = check_every
         try:
             while self.steps < max_steps:
                 if self.anderson and not self.mixed and self._slow(check_every):
                     # not converged in the first checks: a slow approach, which the mixing shortens
                     self._to_thin_tau()
                     self._go_on(check_every, max_steps, bar)
-                    every = self._plain_every(check_every)
                     quiet_checks = 0
                     continue
-                pairs = min(every, max_steps - self.steps) // 2
+                pairs = min(self._check_interval(check_every), max_steps - self.steps) // 2
                 lattice.step_pairs(pairs)
                 self.steps += 2 * pairs
                 relative_error = self._check()
@@ -349,7 +347,6 @@ class Run:
                 if quiet_checks >= 2:
                     if self._to_thin_tau():  # converged, but at a τ where such throats shift k
                         self._go_on(check_every, max_steps, bar)
-                        every = self._plain_every(check_every)
                         quiet_checks = 0
                         continue
                     self.converged = True
@@ -360,16 +357,16 @@ class Run:
         lattice.synchronize()
         self.elapsed = time.perf_counter() - start
 
-    def _plain_every(self, check_every: int) -> int:
-        """Check interval of the plain run after a mixed phase: ``_MIXED_PLAIN_EVERY × check_every``, rounded up
-        to an even number.
+    def _check_interval(self, check_every: int) -> int:
+        """Steps between checks: ``check_every`` until the run is mixed (and always with
+        ``convergence="change"``, whose tolerance is per check), then ``_MIXED_PLAIN_EVERY × check_every``
+        rounded up to an even number.
 
-        That run only confirms a state the mixing left near its steady state; its extrapolation needs four
-        checks and two passes, so halving the interval took 100–300 steps out of each mixed run (central 256³
-        Berea crop: 3,302 steps to 3,102, k −0.028 % to −0.025 % from its τ = 1 reference; three barely
-        percolating 64³ Berea reconstructions at τ = 1: 100–300 fewer steps, k as far from their references
-        as before, within 0.006 points; a quarter took more, 3,158 on the crop). ``check_every`` where the run was not mixed,
-        and with ``convergence="change"``, whose tolerance is per check."""
+        The plain run after a mixing only confirms a state the mixing left near its steady state; its
+        extrapolation needs four checks and two passes, so halving the interval took 100–300 steps out of
+        each mixed run (central 256³ Berea crop at depth 5: 3,302 steps to 3,102, k −0.028 % to −0.025 % from
+        its τ = 1 reference; three barely percolating 64³ Berea reconstructions at τ = 1: k as far from their
+        references as before, within 0.006 points; a quarter took more, 3,158 on the crop)."""
         if not self.mixed or self.convergence == "change":
             return check_every
         return 2 * math.ceil(check_every * _MIXED_PLAIN_EVERY / 2)  # steps go in pairs

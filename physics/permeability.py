@@ -96,9 +96,10 @@ the steps to a converged k without touching the steady solution:
   10 instead of 5 took the central 256³ Berea crop from 3,102 to 2,652 steps and three barely percolating 64³
   Berea reconstructions from 6,302 / 9,252 / 7,002 to 4,952 / 8,902 / 6,402 at τ = 1, with k as close to their
   τ = 1 references or closer: +0.013 % and +0.073 / +0.069 / +0.018 %, against −0.025 % and +0.070 / +0.171 /
-  +0.015 % (benchmarks/results/permeability-mixed-plain-cpu-epyc-2core.md). Measured on three barely percolating 64³ Berea reconstructions in their mirror box
-  (``τ = "auto"``): 57,102 / 53,102 / 32,302 plain steps became 8,802 / 8,202 / 6,802 at the τ auto
-  picked, with k within 0.024 % of the plain runs (benchmarks/results/permeability-anderson-cpu-xeon-2core.md),
+  +0.015 % (benchmarks/results/permeability-mixed-plain-cpu-epyc-2core.md). Measured at depth 5 on three
+  barely percolating 64³ Berea reconstructions in their mirror box (``τ = "auto"``): 57,102 / 53,102 /
+  32,302 plain steps became 8,802 / 8,202 / 6,802 at the τ auto picked, with k within 0.024 % of the plain
+  runs (benchmarks/results/permeability-anderson-cpu-xeon-2core.md),
   and 12,302 / 8,202 / 9,602 steps when moving to τ = 1, with k within −0.33 % / +0.27 % / −0.10 % of τ = 1
   runs converged to a change below 1e-8 per 100 steps, where the τ auto picked left −5.5 % / −1.1 % / −0.51 %
   (benchmarks/results/permeability-early-mixing-cpu-xeon-2core.md). Where a mixed run stops moves with the

@@ -686,7 +686,7 @@ def test_run_mixes_early_where_pressure_diffuses_slowly_along_the_box():
 
 
 def test_plain_run_after_a_mixing_checks_twice_as_often():
-    # Run._plain_every, exactly: half of check_every (even) once the run was mixed and stops on its
+    # Run._check_interval, exactly: half of check_every (even) once the run was mixed and stops on its
     # extrapolation; check_every before the mixing and with convergence="change", whose tol is per check.
     from types import SimpleNamespace
 
@@ -698,11 +698,11 @@ def test_plain_run_after_a_mixing_checks_twice_as_often():
         made.mixed = mixed
         return made
 
-    assert run("extrapolate", True)._plain_every(100) == 50
-    assert run("extrapolate", True)._plain_every(250) == 126  # 125, rounded up to an even number
-    assert run("extrapolate", True)._plain_every(2) == 2  # steps go in pairs
-    assert run("extrapolate", False)._plain_every(100) == 100
-    assert run("change", True)._plain_every(100) == 100
+    assert run("extrapolate", True)._check_interval(100) == 50
+    assert run("extrapolate", True)._check_interval(250) == 126  # 125, rounded up to an even number
+    assert run("extrapolate", True)._check_interval(2) == 2  # steps go in pairs
+    assert run("extrapolate", False)._check_interval(100) == 100
+    assert run("change", True)._check_interval(100) == 100
 
 
 def test_mixed_run_reaches_the_plain_steady_state(monkeypatch):
