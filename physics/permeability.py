@@ -106,8 +106,10 @@ the steps to a converged k without touching the steady solution:
   round-off of the mixing (its k by up to 0.3 % on these samples, and to −0.51 % on reconstruction 6
   run on its sample half, benchmarks/results/permeability-mirror-half-cpu-xeon-2core.md), and the error
   reported after a mixing (at least ``tol``, and at least the change since the mixing ended) can be below
-  the actual one: 0.1 % reported against 0.33 % on reconstruction 6. On the CPU the mixing's vector
-  operations run in place, in parallel, without temporary copies of the state.
+  the actual one: 0.1 % reported against 0.33 % on reconstruction 6. On the CPU a mixing is three fused
+  parallel passes over its history, in place (0.5 s at depth 10 for the 3.3 million pore nodes of the central
+  256³ Berea crop, which then takes 172–180 s in all on the 2-core EPYC;
+  benchmarks/results/permeability-fused-mixing-cpu-epyc-2core.md).
 
 Measured on the 128³ built-ins in their mirror box (benchmarks/results/permeability-fast-cpu-xeon-2core.md):
 steps to a converged k fell from 3,602 / 4,302 / 10,302 (labyrinth, cellular, sandstone; τ = 1, change

@@ -648,13 +648,59 @@ def test_anderson_mixing_solves_a_linear_fixed_point_problem():
     b = rng.standard_normal(40)
     exact = np.linalg.solve(np.eye(40) - a, b)
     mixing, x = Anderson(5), np.zeros(40, dtype=np.float32)
+    mixing.start(x)
     for _ in range(80):
-        x = mixing.mix(x, (a @ x + b).astype(np.float32))
+        x = (a @ x + b).astype(np.float32)
+        mixing.mix(x)  # in place: the next state
     assert np.abs(x - exact).max() <= 2e-4 * np.abs(exact).max()
     plain = np.zeros(40)
     for _ in range(80):
         plain = a @ plain + b
     assert np.abs(plain - exact).max() > 0.5 * np.abs(exact).max()  # the plain iteration is far from it
+
+
+def _anderson_by_definition(x0, image, depth, mixes):
+    """Walker & Ni (2011) Eq. 2.1 written out: the columns of the last ``depth`` differences of residuals
+    and images, and γ from a float64 least-squares solve; the states after each mixing."""
+    x, images, residuals, states = x0.astype(np.float64), [], [], []
+    for _ in range(mixes):
+        g = image(x)
+        images.append(g)
+        residuals.append(g - x)
+        df = np.diff(np.array(residuals[-depth - 1 :]), axis=0).T
+        dg = np.diff(np.array(images[-depth - 1 :]), axis=0).T
+        gamma = np.linalg.lstsq(df, residuals[-1], rcond=None)[0] if df.shape[1] else np.zeros(0)
+        x = g - dg @ gamma
+        states.append(x)
+    return states
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_anderson_mixing_equals_its_definition(backend):
+    # The in-place mixing (ring buffers of depth 3, fused passes on numpy, tensor operations on torch) against
+    # Eq. 2.1 written out in float64, mixing by mixing, past the point where the oldest differences are
+    # dropped (mixings 5 to 8). A well-conditioned contraction (rates 0.3–0.9), so the float32 states of the
+    # mixing stay within 1e-5 of the float64 ones (measured: 1.3e-6 on numpy, 9e-7 on torch).
+    from physics._anderson import Anderson
+
+    rng = np.random.default_rng(3)
+    q, _ = np.linalg.qr(rng.standard_normal((38, 38)))
+    a = (q * np.linspace(0.3, 0.9, 38)) @ q.T
+    b = rng.standard_normal(38)
+    x0 = rng.standard_normal(38)
+    expected = _anderson_by_definition(x0, lambda x: a @ x + b, depth=3, mixes=8)
+    mixing = Anderson(3)
+    state = x0.astype(np.float32).reshape(2, 19)  # the lattice's shape: (populations, nodes)
+    if backend == "torch":
+        state = torch.from_numpy(state)
+    mixing.start(state)
+    for step, want in enumerate(expected):
+        flat = np.asarray(state, dtype=np.float64).reshape(-1)
+        image = (a @ flat + b).astype(np.float32).reshape(2, 19)
+        state[...] = torch.from_numpy(image) if backend == "torch" else image
+        mixing.mix(state)
+        got = np.asarray(state, dtype=np.float64).reshape(-1)
+        assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max(), step
 
 
 def test_run_mixes_early_where_pressure_diffuses_slowly_along_the_box():
