@@ -34,11 +34,13 @@ class Anderson:
     the state G(x) the block left and overwrites it with the mixed state, the start of the next block. The
     history is ``depth`` differences of residuals and of images, kept in two ``(depth, size)`` buffers
     (``2 depth + 3`` copies of the state in all, with the previous residual, image and state). On the CPU
-    a mixing is three parallel passes over the buffers (a state is a memory-bound array of 76 bytes per
-    pore node): the residual and the new differences; their dot products with the kept differences; the
-    combination, written to the state."""
+    a mixing of a numpy state is three parallel passes over the buffers (a state is a memory-bound array of 76
+    bytes per pore node): the residual and the new differences; their dot products with the kept differences;
+    the combination, written to the state. The state must be contiguous (it is updated through a flat view)."""
 
     def __init__(self, depth: int):
+        if int(depth) < 1:
+            raise ValueError(f"depth must be at least 1; received {depth}")
         self.depth = int(depth)
         self._x = self._f_prev = self._g_prev = None
         self._df = self._dg = None  # (depth, size) buffers of the differences, rows in ``_slots``
@@ -48,8 +50,11 @@ class Anderson:
 
     def start(self, state) -> None:
         """Begin (or begin again) from ``state``, which is copied."""
+        contiguous = state.is_contiguous() if hasattr(state, "is_contiguous") else state.flags.c_contiguous
+        if not contiguous:
+            raise ValueError("state must be a contiguous array: the mixing writes it through a flat view")
         self._x = state.clone() if hasattr(state, "clone") else state.copy()
-        self._f_prev = self._g_prev = None
+        self._f_prev = self._g_prev = self._df = self._dg = None
         self._slots.clear()
         self._best = math.inf
 
@@ -223,20 +228,23 @@ def _least_squares(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 
 
 def fitting_depth(depth: int, nodes: int, populations) -> int:
-    """``depth``, lowered so that the mixing's history (2 depth + 4 copies of the populations) takes at most
-    half the free memory of the populations' device; 0 (a plain run) below depth 2."""
+    """``depth``, lowered so that the mixing's history (2 depth + 3 copies of the populations, and two more
+    at a time on a GPU) takes at most half the free memory of the populations' device; 0 (a plain run) below
+    depth 2."""
     if depth < 2:
         return 0
     state = 19 * 4 * nodes  # bytes of one copy of the float32 populations
     device = getattr(populations, "device", None)
+    copies = 3  # the last state, residual and image, besides the 2 depth differences
     if getattr(device, "type", None) == "cuda":  # a torch tensor on a GPU
         import torch
 
         free = torch.cuda.mem_get_info(device)[0]
+        copies = 5  # and the temporaries of the residual and its square
     else:
         try:
             free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         except (ValueError, OSError, AttributeError):  # not a POSIX system: assume 4 GB
             free = 4 << 30
-    fits = int((free / 2 / state - 4) // 2)
+    fits = int((free / 2 / state - copies) // 2)
     return depth if fits >= depth else (fits if fits >= 2 else 0)

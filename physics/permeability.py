@@ -108,7 +108,7 @@ the steps to a converged k without touching the steady solution:
   reported after a mixing (at least ``tol``, and at least the change since the mixing ended) can be below
   the actual one: 0.1 % reported against 0.33 % on reconstruction 6. On the CPU a mixing is three fused
   parallel passes over its history, in place (0.5 s at depth 10 for the 3.3 million pore nodes of the central
-  256³ Berea crop, which then takes 172–180 s in all on the 2-core EPYC;
+  256³ Berea crop, which then takes 172–185 s in all on the 2-core EPYC;
   benchmarks/results/permeability-fused-mixing-cpu-epyc-2core.md).
 
 Measured on the 128³ built-ins in their mirror box (benchmarks/results/permeability-fast-cpu-xeon-2core.md):
