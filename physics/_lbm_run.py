@@ -283,6 +283,11 @@ def trt_rates(tau: float) -> tuple[float, float]:
     return 1.0 / tau, 1.0 / (0.5 + MAGIC_LAMBDA / (tau - 0.5))
 
 
+def _even_steps(steps: float) -> int:
+    """``steps`` rounded up to an even number, at least 2: steps go in pairs."""
+    return max(2, 2 * math.ceil(steps / 2))
+
+
 class Run:
     """The time loop: steps in pairs, observes k every ``check_every`` steps, and stops when it converged."""
 
@@ -371,7 +376,7 @@ class Run:
         references as before, within 0.006 points; a quarter took more, 3,158 on the crop)."""
         if not self.mixed or self.convergence == "change":
             return check_every
-        return 2 * math.ceil(check_every * _MIXED_PLAIN_EVERY / 2)  # steps go in pairs
+        return _even_steps(check_every * _MIXED_PLAIN_EVERY)
 
     def _slow(self, check_every: int) -> bool:
         """Whether the plain run is slow enough to be mixed now: not converged after ``_MIX_AFTER_CHECKS``
@@ -422,7 +427,7 @@ class Run:
         mixing.start(lattice.state)
         previous, calm = None, 0
         stop = max_steps - _PLAIN_CHECKS * check_every  # the plain run's checks after it fit in max_steps
-        block = 2 * max(1, round(check_every * _MIXED_BLOCK / 2))
+        block = _even_steps(check_every * _MIXED_BLOCK)
         while self.steps + block <= stop:
             lattice.step_pairs(block // 2)
             self.steps += block

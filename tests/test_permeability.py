@@ -687,9 +687,10 @@ def test_anderson_mixing_equals_its_definition(backend, nodes):
     # Eq. 2.1 written out in float64, mixing by mixing: past the point where the oldest differences are
     # dropped (mixings 5 to 7), through a restart (the image of mixing 8 is kicked by s = 10 b, so its
     # residual is over 10 times the smallest: it is taken unmixed and the history starts again) and after it
-    # (mixings 9 to 14 mix again, on the contraction about the moved fixed point, wrapping the buffers). A well-conditioned contraction (rates 0.3–0.9; dense on 38
-    # values, diagonal on 18,000, which the numba passes split into three chunks), so the float32 states of
-    # the mixing stay within 1e-5 of the float64 ones, relative to the largest (measured: 1.3e-6 to 3.4e-6).
+    # (mixings 9 to 14 mix again, on the contraction about the moved fixed point, wrapping the buffers). A
+    # well-conditioned contraction (rates 0.3–0.9; dense on 38 values, diagonal on 18,000, which the numba
+    # passes split into three chunks), so the float32 states of the mixing stay within 1e-5 of the float64
+    # ones, relative to the largest (measured: 1.3e-6 to 3.4e-6).
     from physics._anderson import Anderson
 
     size = 2 * nodes
