@@ -101,6 +101,7 @@ class _NumbaLattice:
     def __init__(
         self,
         table: np.ndarray,
+        nodes: int,
         omega_plus: float,
         omega_minus: float,
         force: np.ndarray,
@@ -112,8 +113,8 @@ class _NumbaLattice:
         self._kernels = kernels
         # unsigned view of the same table: the kernel then skips numba's negative-index checks
         self.table = table.view(np.uint32 if table.dtype == np.int32 else np.uint64)
-        self._all = np.zeros((19, table.shape[1]), dtype=np.float32)  # f - w: at rest, unit density
-        self.active = table.shape[1] if mirror is None else mirror.active
+        self._all = np.zeros((19, nodes), dtype=np.float32)  # f - w: at rest, unit density
+        self.active = nodes if mirror is None else mirror.active
         self.f = self._all[:, : self.active]  # the nodes of the result; ghosts of a mirror box follow them
         self.state = self._all  # the whole state, contiguous (what the mixing combines)
         self.omega = (float(omega_plus), float(omega_minus))
@@ -254,7 +255,7 @@ def build_lattice(
 
     With ``mirror`` (numba only), ``flowing`` is the sample's half of a mirror box, simulated with ghost
     layers in place of the mirror half (:mod:`physics._lbm_mirror`)."""
-    from ._lbm_kernels import build_table
+    from ._lbm_kernels import BLOCK, build_table, table_shape
 
     nodes = None
     if mirror:
@@ -265,14 +266,18 @@ def build_lattice(
         node_dtype = np.int32 if n < 2**31 else np.int64
         node_of = np.full(flowing.shape, -1, dtype=node_dtype)
         node_of[flowing] = np.arange(n, dtype=node_dtype)
-    table = np.empty((18, n), dtype=np.int32 if 19 * n < 2**31 else np.int64)
+    # numba: blocks of the kernel's BLOCK nodes; torch and Triton: one block of all nodes, (18, n)
+    width = BLOCK if backend == "numba" else max(n, 1)
+    table = np.empty(table_shape(n, width), dtype=np.int32 if 19 * n < 2**31 else np.int64)
     build_table(node_of, D3Q19.c, D3Q19.opposite, n, table)
+    if backend != "numba":
+        table = table.reshape(18, n)
     del node_of
     omega_plus, omega_minus = trt_rates(tau)
     force_vector = np.zeros(3)
     force_vector[axis] = force
     if backend == "numba":
-        return _NumbaLattice(table, omega_plus, omega_minus, force_vector, axis, nodes)
+        return _NumbaLattice(table, n, omega_plus, omega_minus, force_vector, axis, nodes)
     if mirror:
         raise ValueError("the mirror box with ghost layers runs on the numba backend only")
     return _TorchLattice(table, omega_plus, omega_minus, force_vector, axis, device)

@@ -381,6 +381,34 @@ def test_torch_backend_agrees_with_numba():
     assert abs(torch_fast.steps - numba_fast.steps) <= 2 * 100
 
 
+@pytest.mark.parametrize("seed", [1, 4])
+def test_blocked_table_holds_the_plain_table_lane_by_lane(seed):
+    """The numba kernel's table in blocks of BLOCK nodes is the (18, n) table of the torch path, cut into
+    blocks: entry [b, q, lane] is the slot of node b·BLOCK + lane, exactly; the last block's unused lanes are 0.
+    Checked against slots computed here from the geometry (periodic neighbour, or bounce-back)."""
+    from physics._lbm_kernels import BLOCK
+    from physics._lbm_run import build_lattice
+    from physics.lattice import D3Q19
+
+    pore = blobs(14, 0.5, seed=seed) == 1
+    n = int(pore.sum())
+    assert n % BLOCK != 0  # a partial last block
+    blocked = build_lattice(pore, axis=0, tau=1.0, force=1e-6, backend="numba", device=None).table
+    plain = build_lattice(pore, axis=0, tau=1.0, force=1e-6, backend="torch", device=torch.device("cpu"))
+    plain = plain.table.numpy()
+    assert blocked.shape == (-(-n // BLOCK), 18, BLOCK) and plain.shape == (18, n)
+    unblocked = blocked.view(np.int32).transpose(1, 0, 2).reshape(18, -1)
+    np.testing.assert_array_equal(unblocked[:, :n], plain)
+    assert not unblocked[:, n:].any()
+    node_of = np.full(pore.shape, -1)
+    node_of[pore] = np.arange(n)
+    voxels = np.argwhere(pore)
+    for q in range(1, 19):
+        source = node_of[tuple(((voxels - D3Q19.c[q]) % pore.shape).T)]
+        expected = np.where(source >= 0, D3Q19.opposite[q] * n + source, q * n + np.arange(n))
+        np.testing.assert_array_equal(plain[q - 1], expected)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # the fast path: τ from the geometry and the extrapolated limit of k
 
@@ -505,7 +533,8 @@ pore = rng.random((12, 10, 9)) < 0.7
 lattice = build_lattice(pore, axis=0, tau=0.8, force=1e-3, backend="numba", device=None)
 lattice.f[:] = rng.normal(0.0, 1e-3, lattice.f.shape).astype(np.float32)
 f = torch.from_numpy(lattice.f.copy())
-table = torch.from_numpy(lattice.table.view(np.int32).copy())
+# the torch layout of the table, (18, n); the numba lattice keeps it in blocks of the kernel's nodes
+table = build_lattice(pore, axis=0, tau=0.8, force=1e-3, backend="torch", device=torch.device("cpu")).table
 for _ in range(3):
     lattice.step_pair()
     trt_pair_triton(f, table, *lattice.omega, tuple(float(v) for v in lattice.force))
