@@ -108,8 +108,9 @@ the steps to a converged k without touching the steady solution:
   reported after a mixing (at least ``tol``, and at least the change since the mixing ended) can be below
   the actual one: 0.1 % reported against 0.33 % on reconstruction 6. On the CPU a mixing is three fused
   parallel passes over its history, in place (0.5 s at depth 10 for the 3.3 million pore nodes of the central
-  256³ Berea crop, which then takes 172–185 s in all on the 2-core EPYC;
-  benchmarks/results/permeability-fused-mixing-cpu-epyc-2core.md).
+  256³ Berea crop, which then takes 158–174 s in all on the 2-core EPYC;
+  benchmarks/results/permeability-fused-mixing-cpu-epyc-2core.md,
+  benchmarks/results/permeability-blocked-table-cpu-epyc-2core.md).
 
 Measured on the 128³ built-ins in their mirror box (benchmarks/results/permeability-fast-cpu-xeon-2core.md):
 steps to a converged k fell from 3,602 / 4,302 / 10,302 (labyrinth, cellular, sandstone; τ = 1, change
@@ -138,8 +139,8 @@ pores slowing more than the pressure diffusion gained).
 Speed and storage
 -----------------
 Only pore nodes on connected clusters are stored, 148 bytes each (one float32 population array with
-in-place "AA" streaming, plus an 18-entry neighbour table with bounce-back encoded in it; see
-:mod:`physics._lbm_kernels`): 7 GB for a 512³ volume at porosity 0.35, 20–30 GB if it were all pore. MLUPS
+in-place "AA" streaming, plus an 18-entry neighbour table with bounce-back encoded in it, stored in blocks of
+the CPU kernel's nodes; see :mod:`physics._lbm_kernels`): 7 GB for a 512³ volume at porosity 0.35, 20–30 GB if it were all pore. MLUPS
 counts fluid-node updates. On the CPU the step is one fused numba kernel (``parallel=True``, float32,
 vectorised collision); the torch backend runs the same scheme on a GPU with Triton kernels (one launch per
 step, replayed as CUDA graphs), or with torch gathers and scatters where Triton is missing.
