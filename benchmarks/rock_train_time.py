@@ -59,6 +59,8 @@ def main() -> None:
         "64², dilated 1 1 2 2 4 4 1 1": ({"section": 64, "dilations": DILATED}, slice_),
         "128², dilated 1 1 2 2 4 4 1 1": ({"section": 128, "dilations": DILATED}, slice_),
         "256², dilated 1 1 2 2 4 4 1 1": ({"section": 256, "dilations": DILATED}, slice_),
+        "256², scales 1 2 4 8": ({"section": 256, "scales": (1, 2, 4, 8)}, slice_),
+        "400² (the whole slice)": ({"section": 400}, slice_),
     }
     if len(sys.argv) > 3:
         settings = {name: setting for name, setting in settings.items() if sys.argv[3] in name}
