@@ -9,6 +9,7 @@ one.
 Usage::
 
     python -m benchmarks.rock_cache reports/studies/berea_rock.toml out/berea_rock [--axis 0] [--json out.json]
+        [--device-tag cuda]
 """
 
 from __future__ import annotations
@@ -20,15 +21,29 @@ from pathlib import Path
 import numpy as np
 
 
-def partial_figures(study_file: Path, folder: Path, *, axis: int = 0) -> dict:
-    """``{"truth": {...}, reference name: {...}}`` from the cache of ``folder`` (see the module docstring)."""
-    from reports.study import load_study
-    from reports.study.measures import fidelity
-    from reports.study.runner import _Runner
-    from swnn._device import resolve_device
+def cache_runner(study_file: Path, folder: Path, device_tag: str = "cpu"):
+    """The study's runner over the cache of ``folder``, checked and planned, without running anything.
 
-    runner = _Runner(load_study(study_file), Path(folder), resolve_device("cpu"), False)
+    ``device_tag="cuda"`` plans the keys of a study run with ``--device cuda`` (bf16 training and generation on a
+    GPU that supports it), so that its cache can be read on a machine without one.
+    """
+    import torch
+
+    from reports.study import load_study
+    from reports.study.runner import _Runner
+
+    if device_tag == "cuda":
+        torch.cuda.is_bf16_supported = lambda *args, **kwargs: True
+    runner = _Runner(load_study(study_file), Path(folder), torch.device(device_tag), False)
     runner.check()
+    return runner
+
+
+def partial_figures(study_file: Path, folder: Path, *, axis: int = 0, device_tag: str = "cpu") -> dict:
+    """``{"truth": {...}, reference name: {...}}`` from the cache of ``folder`` (see the module docstring)."""
+    from reports.study.measures import fidelity
+
+    runner = cache_runner(study_file, folder, device_tag)
     plan, cache = runner.plan, runner.cache
 
     def result(item):
@@ -65,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--axis", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--device-tag", choices=("cpu", "cuda"), default="cpu", help="cuda: the cache of a study run on a GPU"
+    )
     args = parser.parse_args(argv)
-    figures = partial_figures(args.study_file, args.folder, axis=args.axis)
+    figures = partial_figures(args.study_file, args.folder, axis=args.axis, device_tag=args.device_tag)
     for owner, f in figures.items():
         k = f["k"]
         line = f"{owner}: n={f['n']} fraction {np.mean(f['fraction']):.4f} percolating {np.mean(f['percolating']):.3f}"
