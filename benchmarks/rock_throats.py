@@ -16,8 +16,9 @@ in the pore space (label 0), with scipy alone:
 
 The pieces are the 27 disjoint 128³ pieces of the reference's 3D truth, as a study with ``truth_samples = 27``
 cuts them; the first reference's training images are measured on their 128² tiles. ``--sections MODEL``
-measures instead the sections that the model's training draws (training-mode BatchNorm, binarised at ½, in
-128² tiles), in both BatchNorm modes, beside 2 of its 128³ volumes at its threshold and at logit 0.
+measures instead the sections that the model's training draws (binarised at ½; in 128² tiles, or whole where
+smaller), with the BatchNorm statistics of training and of generation, beside 2 of its 128³ volumes at its
+threshold and at logit 0. Interior chords are shorter on smaller sections: compare like sizes.
 
 Usage::
 
@@ -106,10 +107,12 @@ def pore_sizes(volume: np.ndarray, *, axis: int = 0) -> dict:
 
 
 def _tiles(image: np.ndarray) -> list[np.ndarray]:
+    """The disjoint 128² tiles of ``image``, or the image itself where it is smaller."""
+    side = min(SIDE, *image.shape)
     return [
-        image[a : a + SIDE, b : b + SIDE]
-        for a in range(0, image.shape[0] - SIDE + 1, SIDE)
-        for b in range(0, image.shape[1] - SIDE + 1, SIDE)
+        image[a : a + side, b : b + side]
+        for a in range(0, image.shape[0] - side + 1, side)
+        for b in range(0, image.shape[1] - side + 1, side)
     ]
 
 
