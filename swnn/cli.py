@@ -301,7 +301,6 @@ def _train(args) -> int:
         isotropic=args.isotropic,
         s2_weight=args.s2_weight,
         lineal_weight=args.lineal_weight,
-        surface_weight=args.surface_weight,
         checkpoint_every=args.checkpoint_every,
         seed=args.seed,
     )

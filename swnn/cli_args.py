@@ -139,13 +139,6 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="weight of the lineal-path term of the loss (0: none; not used with --fraction)",
     )
-    p.add_argument(
-        "--surface-weight",
-        type=float,
-        default=None,
-        help="weight of the specific-surface term of the loss: the relative error of the sections' interfaces "
-        "per pair of neighbouring pixels (0: none; not used with --fraction)",
-    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite an existing model")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")

@@ -43,8 +43,7 @@ class TrainingTarget:
         How well the reference knows its own fraction of ``phase`` (integral range, standard deviation).
     s2 : Tensor of shape (axes, 2, R + 1) or None
         Two-point function of the controlled phase along the two axes of each trained section's target images
-        (mean over them), r = 0 … R; None when ``s2_weight`` and ``surface_weight`` are 0 or a target fraction
-        is set.
+        (mean over them), r = 0 … R; None when ``s2_weight`` is 0 or a target fraction is set.
     """
 
     per_axis: list
@@ -119,7 +118,7 @@ def prepare_target(
             cache[id(imgs)] = pooled
         per_axis.append(cache[id(imgs)])
     s2 = lineal = None
-    if (config.s2_weight > 0 or config.surface_weight > 0) and target_fraction is None:
+    if config.s2_weight > 0 and target_fraction is None:
         s2 = _target_curves(section_two_point, per_axis_images, phase, config.section)
     if config.lineal_weight > 0 and target_fraction is None:
         lineal = _target_curves(section_lineal_path, per_axis_images, phase, config.section)

@@ -113,13 +113,6 @@ class TrainConfig:
         Weight of a lineal-path term, built as the two-point term with L(r) in place of S2 (r = 0 … min(32,
         section − 1): a long segment's probability depends on short-range structure, so lags past 2·l_a are kept)
         and in units of φ. 0 leaves it out; not used with a target fraction.
-    surface_weight : float
-        Weight of a specific-surface term: the relative error |s − s_ref| / s_ref of the interfaces per pair of
-        neighbouring pixels, s = 2·(S2(0) − S2(1)), of the sections binarised as for the two-point term, along both
-        axes of each section (rows that share a target averaged first, as for the curves). s sets the mean
-        chord length of each phase (2φ/s for the phase of fraction φ) and, with φ, the Kozeny–Carman estimate
-        k ∝ φ³/s²; in the two-point term's RMSE over 2·l_a + 1 lags the lag 1 that holds s weighs little. 0
-        leaves it out; not used with a target fraction.
     curve_directions : bool
         Hold the two-point and lineal-path curves of each direction of the volume to their target separately.
         False averages every (section axis, direction) row that shares a target curve before the difference is
@@ -159,7 +152,6 @@ class TrainConfig:
     isotropic: bool = True
     s2_weight: float = 0.0
     lineal_weight: float = 0.0
-    surface_weight: float = 0.0
     curve_directions: bool = False
     noise_whiten: int = 32
     calibration_size: int = 96
@@ -195,7 +187,6 @@ class TrainConfig:
             "target_sample": (self.target_sample >= 0, "0 (all) or more"),
             "s2_weight": (self.s2_weight >= 0 and finite(self.s2_weight), "0 or more"),
             "lineal_weight": (self.lineal_weight >= 0 and finite(self.lineal_weight), "0 or more"),
-            "surface_weight": (self.surface_weight >= 0 and finite(self.surface_weight), "0 or more"),
             "checkpoint_every": (self.checkpoint_every >= 1, "at least 1"),
         }
         for key, (ok, accepted) in checks.items():
@@ -323,16 +314,6 @@ def _lineal_term(
     r_max = target.lineal.shape[-1] - 1
     generated = section_lineal_path(_hard_sections(sections, target.phase), r_max)
     return _curve_term(generated, target.lineal[: len(sections)], target.reference_fraction, by_direction)
-
-
-def _surface_term(
-    sections: list[torch.Tensor], target: TrainingTarget, by_direction: bool = False
-) -> torch.Tensor:
-    """Relative error of the sections' interfaces per pair of neighbours, 2·(S2(0) − S2(1)) (see surface_weight)."""
-    generated = section_two_point(_hard_sections(sections, target.phase), 1)  # (axes, 2, 2)
-    wanted = target.s2[: len(sections), :, :2].to(generated.device)
-    interfaces, wanted = (2.0 * (c[..., :1] - c[..., 1:]) for c in (generated, wanted))  # (axes, 2, 1)
-    return _curve_term(interfaces, wanted, float(wanted.mean()), by_direction)
 
 
 def _to_device(per_axis: list, device: torch.device) -> list:
@@ -575,13 +556,9 @@ class TrainingState:
                     y_sorted_projections=sorted_targets[id(ref)],
                 )
         loss = loss / terms
-        if self.target.s2 is not None and config.s2_weight > 0:
+        if self.target.s2 is not None:
             loss = loss + config.s2_weight * _two_point_term(
                 sections, self.target, self.network.halo, config.curve_directions
-            )
-        if self.target.s2 is not None and config.surface_weight > 0:
-            loss = loss + config.surface_weight * _surface_term(
-                sections, self.target, config.curve_directions
             )
         if self.target.lineal is not None:
             loss = loss + config.lineal_weight * _lineal_term(sections, self.target, config.curve_directions)

@@ -268,7 +268,6 @@ def test_training_on_chosen_slices_of_a_volume(tmp_path):
         "berea_rock_sections.toml",
         "berea_rock_receptive.toml",
         "berea_rock_levers256.toml",
-        "berea_rock_surface.toml",
     ],
 )
 def test_berea_rock_study_is_valid(shared_data, name):

@@ -186,37 +186,6 @@ def test_lineal_term_is_zero_for_sections_with_the_target_lineal_path():
     assert prepare_target(image, config, target_fraction=0.3).lineal is None
 
 
-def test_surface_term_is_the_relative_error_of_the_interfaces_per_pair():
-    import swnn.training as training
-
-    # stripes 4 pixels wide: along x, interfaces sit between pixels 3|4, 7|8, … (15 of the 63 pairs of a row
-    # of 64); along y none. Pooled with its transpose, the target holds (15/63 + 0)/2 per pair on both axes.
-    image = np.zeros((64, 64), np.uint8)
-    image[:, (np.arange(64) // 4) % 2 == 1] = 1
-    config = TINY.replace(surface_weight=1.0, s2_weight=0.0, section=64)
-    state = training.TrainingState.create(image, config, device="cpu")
-    assert state.target.s2 is not None and state.target.lineal is None
-    target = 15 / 63 / 2
-    section = torch.from_numpy(image.astype(np.float32))[None, None]
-    # the image's own sections hold the target exactly (float32 means of 0/1 products over ≤ 4096 pairs: 1e-6)
-    exact = training._surface_term([section, section.transpose(2, 3), section], state.target)
-    assert float(exact) < 1e-5
-    # stripes 2 wide: 31 interfaces per row of 63 pairs along x, none along y; every row shares the target
-    # (isotropic), so the term is |mean − target| / target
-    narrow = np.zeros((64, 64), np.float32)
-    narrow[:, (np.arange(64) // 2) % 2 == 1] = 1
-    probs = torch.from_numpy(0.1 + 0.8 * narrow)[None, None].requires_grad_(True)  # binarised at ½: narrow
-    term = training._surface_term([probs] * 3, state.target)
-    # float32 of quantities of order 1: 1e-5 relative
-    assert float(term.detach()) == pytest.approx(abs(31 / 63 / 2 - target) / target, rel=1e-5)
-    term.backward()
-    assert float(probs.grad.abs().sum()) > 0  # straight-through: training can move it
-    assert np.isfinite(state.step())
-    assert prepare_target(image, config, target_fraction=0.3).s2 is None  # not under control
-    with pytest.raises(ValueError, match="surface_weight"):
-        TINY.replace(surface_weight=-1.0)
-
-
 def test_threshold_gives_the_target_fraction_on_all_calibration_volumes():
     from swnn.generation import GenerationSettings, generate
 
