@@ -27,14 +27,17 @@ def cache_runner(study_file: Path, folder: Path, device_tag: str = "cpu"):
     ``device_tag="cuda"`` plans the keys of a study run with ``--device cuda`` (bf16 training and generation on a
     GPU that supports it), so that its cache can be read on a machine without one.
     """
+    import contextlib
+    from unittest import mock
+
     import torch
 
     from reports.study import load_study
     from reports.study.runner import _Runner
 
-    if device_tag == "cuda":
-        torch.cuda.is_bf16_supported = lambda *args, **kwargs: True
-    runner = _Runner(load_study(study_file), Path(folder), torch.device(device_tag), False)
+    assumed = mock.patch("torch.cuda.is_bf16_supported", return_value=True)
+    with assumed if device_tag == "cuda" else contextlib.nullcontext():  # the precisions are resolved here
+        runner = _Runner(load_study(study_file), Path(folder), torch.device(device_tag), False)
     runner.check()
     return runner
 

@@ -69,21 +69,23 @@ def section_sizes(sections: list[np.ndarray]) -> dict:
 
     The distance is averaged per section with pores, the chords pooled over every section; 0 where there are none.
     """
-    radii, chords = [], []
+    from physics.chords import chord_length_distribution
+
+    radii, lengths, counts = [], [], []
     for section in sections:
         pore = np.asarray(section) == 0
         if not pore.any():
             continue
         radii.append(ndimage.distance_transform_edt(pore)[pore].mean())
-        for rows in (pore, pore.T):
-            steps = np.diff(np.pad(rows.astype(np.int8), ((0, 0), (1, 1))), axis=1)
-            starts, ends = np.nonzero(steps == 1), np.nonzero(steps == -1)
-            inside = (starts[1] > 0) & (ends[1] < rows.shape[1])  # chords touching the edge are cut short
-            chords.append((ends[1] - starts[1])[inside])
-    chords = np.concatenate(chords) if chords else np.zeros(0)
+        chords = chord_length_distribution(section, phase=0, include_edges=False)  # edge chords are cut short
+        lengths.append(np.broadcast_to(chords.lengths, chords.counts.shape).ravel())
+        counts.append(chords.counts.ravel())
+    total = int(np.concatenate(counts).sum()) if counts else 0
     return {
         "section_radius": float(np.mean(radii)) if radii else 0.0,
-        "section_chord": float(chords.mean()) if chords.size else 0.0,
+        "section_chord": float((np.concatenate(lengths) * np.concatenate(counts)).sum() / total)
+        if total
+        else 0.0,
     }
 
 
@@ -119,6 +121,7 @@ def _tiles(image: np.ndarray) -> list[np.ndarray]:
 def study_pores(study_file: Path, folder: Path, *, axis: int = 0, device_tag: str = "cpu") -> dict:
     """``{"truth": [...], "training image": {...}, reference name: [...]}`` (see the module docstring)."""
     from benchmarks.rock_cache import cache_runner
+    from reports.truth import plan_truth, truth_pieces
 
     runner = cache_runner(study_file, folder, device_tag)
     plan, cache = runner.plan, runner.cache
@@ -138,13 +141,10 @@ def study_pores(study_file: Path, folder: Path, *, axis: int = 0, device_tag: st
         **section_sizes(tiles),
     }
     scan = reference.truth  # phase labels, pores = 0, as the study reads them
-    starts = [range(0, n - SIDE + 1, SIDE) for n in scan.shape]
-    found["truth"] = [
-        pore_sizes(scan[z : z + SIDE, y : y + SIDE, x : x + SIDE], axis=axis)
-        for z in starts[0]
-        for y in starts[1]
-        for x in starts[2]
-    ]
+    tiles_3d = plan_truth(
+        scan.shape, SIDE, int(np.prod([n // SIDE for n in scan.shape]))
+    )  # the disjoint ones
+    found["truth"] = [pore_sizes(piece, axis=axis) for _, piece in truth_pieces(tiles_3d, scan)]
     return found
 
 

@@ -141,8 +141,8 @@ Speed and storage
 Only pore nodes on connected clusters are stored, 148 bytes each (one float32 population array with
 in-place "AA" streaming, plus an 18-entry neighbour table with bounce-back encoded in it, stored in blocks of
 the CPU kernel's nodes; see :mod:`physics._lbm_kernels`): 7 GB for a 512³ volume at porosity 0.35, 20–30 GB
-if it were all pore. MLUPS counts fluid-node updates. On the CPU the step is one fused numba kernel (``parallel=True``, float32,
-vectorised collision); the torch backend runs the same scheme on a GPU with Triton kernels (one launch per
+if it were all pore. MLUPS counts fluid-node updates. On the CPU the step is one fused numba kernel
+(``parallel=True``, float32, vectorised collision); the torch backend runs the same scheme on a GPU with Triton kernels (one launch per
 step, replayed as CUDA graphs), or with torch gathers and scatters where Triton is missing.
 """
 
