@@ -27,6 +27,7 @@ _API = {
     "train": "swnn.api",
     "TrainedModel": "swnn.model",
     "TrainConfig": "swnn.training",
+    "with_smoothing": "swnn.calibration",
     "read_microstructure": "swnn.io",
     "write_volume": "swnn.io",
     "evaluate": "physics",

@@ -301,6 +301,7 @@ def _train(args) -> int:
         isotropic=args.isotropic,
         s2_weight=args.s2_weight,
         lineal_weight=args.lineal_weight,
+        smoothing=args.smoothing,
         checkpoint_every=args.checkpoint_every,
         seed=args.seed,
     )

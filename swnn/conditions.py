@@ -113,9 +113,9 @@ def noise_control(
     if mask_mode == "offset":
         control_map.shift_for([mask.low, mask.high])  # a clear error when the mask asks for the unreachable
         control = control_map.field_transform(model.network.noise_channels)
-        transform = MaskTransform(mask, halo=model.network.halo, mode="offset", shift=control)
+        transform = MaskTransform(mask, halo=model.halo, mode="offset", shift=control)
     else:
-        transform = MaskTransform(mask, halo=model.network.halo, mode="multiply")
+        transform = MaskTransform(mask, halo=model.halo, mode="multiply")
     return [transform], record
 
 

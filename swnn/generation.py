@@ -1,9 +1,10 @@
 """Generating volumes with a trained SWNN, block by block (paper Sec. 3.4, Algorithm 1 lines 14–22).
 
-The volume is cut into blocks; each block reads its noise with a halo of l_a voxels on each side from a
-:class:`~swnn.noise.NoiseField` (a function of seed, sample and global position), so the output equals one whole
-pass bit for bit whatever the block size, and memory grows with the block, not with the volume. BatchNorm runs with
-the model's fixed statistics and labels come from the model's fixed threshold.
+The volume is cut into blocks; each block reads its noise with a halo of l_a voxels on each side (plus the radius of
+the model's smoothing, :mod:`swnn.smoothing`) from a :class:`~swnn.noise.NoiseField` (a function of seed, sample and
+global position), so the output equals one whole pass bit for bit whatever the block size, and memory grows with the
+block, not with the volume. BatchNorm runs with the model's fixed statistics and labels come from the model's fixed
+threshold.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from swnn._device import autocast, resolve_device, resolve_precision
 from swnn._version import __version__
 from swnn.model import TrainedModel
 from swnn.noise import NoiseField, NoiseTransform
+from swnn.smoothing import smooth_logits
 
 __all__ = [
     "BlockGenerator",
@@ -69,7 +71,11 @@ def iter_blocks(shape: Sequence[int], block: int) -> Iterator[tuple[slice, slice
 
 
 def logits_to_labels(logits: torch.Tensor, model: TrainedModel, precision: str = "fp32") -> torch.Tensor:
-    """Labels (uint8) from logits (B, C, Z, Y, X): the fixed threshold for two phases, argmax otherwise."""
+    """Labels (uint8) from logits (B, C, Z, Y, X): the fixed threshold for two phases, argmax otherwise.
+
+    The logits are those after the model's smoothing (:meth:`BlockGenerator.logits`), to which its thresholds
+    belong.
+    """
     if model.network.n_phases == 2:
         return (logits[:, 0] > model.threshold_for(precision)).to(torch.uint8)
     return logits.argmax(dim=1).to(torch.uint8)
@@ -135,7 +141,7 @@ class BlockGenerator:
         cpu = self.device.type == "cpu"
         self.memory_format = torch.channels_last_3d if cpu else torch.contiguous_format
         self.network = model.network.to(self.device).eval().to(memory_format=self.memory_format)
-        self.halo = self.network.halo
+        self.halo = model.halo
         self.field = NoiseField(
             seed=settings.seed,
             sample=sample,
@@ -146,15 +152,21 @@ class BlockGenerator:
         )
 
     @torch.no_grad()
-    def labels(self, index: Sequence[slice]) -> np.ndarray:
-        """uint8 labels of the output block ``index`` (three slices of step 1)."""
+    def logits(self, index: Sequence[slice]) -> torch.Tensor:
+        """float32 logits (1, C, bz, by, bx) of the output block ``index``, smoothed as the model says."""
         origin = [s.start for s in index]
         size = [s.stop - s.start + 2 * self.halo for s in index]
         noise = torch.from_numpy(self.field.region(origin, size))[None].to(self.device)  # (1, c_in, *size)
         noise = noise.contiguous(memory_format=self.memory_format)
         with autocast(self.device, self.precision):
             logits = self.network(noise)
-        return logits_to_labels(logits.float(), self.model, self.precision)[0].cpu().numpy()  # (bz, by, bx)
+        return smooth_logits(logits.float(), self.model.smoothing)
+
+    @torch.no_grad()
+    def labels(self, index: Sequence[slice]) -> np.ndarray:
+        """uint8 labels of the output block ``index`` (three slices of step 1)."""
+        logits = self.logits(index)
+        return logits_to_labels(logits, self.model, self.precision)[0].cpu().numpy()  # (bz, by, bx)
 
 
 @torch.no_grad()

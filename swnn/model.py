@@ -24,10 +24,11 @@ __all__ = ["FORMAT", "SCHEMA", "ModelMetadata", "NoiseSpec", "ReferenceInfo", "T
 FORMAT = "swnn-model/1"
 """The container: one ``torch.save`` file of tensors, a format string and the metadata as JSON."""
 
-SCHEMA = 5
+SCHEMA = 6
 """Version of :class:`ModelMetadata` (3: ``control_map``; 4: the reference's ``integral_range`` and
-``fraction_std``; 5: ``dilations``). Files without a ``schema`` key are schema 1; older schemas load with defaults for what they
-lack."""
+``fraction_std``; 5: ``dilations``; 6: ``smoothing``). Files without a ``schema`` key are schema 1; older schemas
+load with defaults for what they lack, and a newer schema is refused (its thresholds may belong to settings this
+version does not apply)."""
 
 
 class NewerSchemaError(ValueError):
@@ -76,6 +77,9 @@ class ModelMetadata:
         Precision (``fp32``, ``bf16``) -> its calibrated threshold.
     fraction_at_zero_logit : float or None
         Fraction of phase 1 at threshold 0, on the calibration volumes.
+    smoothing : float
+        σ (voxels) of the Gaussian applied to the logits before the threshold (:mod:`swnn.smoothing`); the
+        thresholds belong to the smoothed logits. 0: none.
     phase : int
         The controlled phase.
     target_fraction : float or None
@@ -104,6 +108,7 @@ class ModelMetadata:
     threshold: float | None = None
     thresholds: dict | None = None
     fraction_at_zero_logit: float | None = None
+    smoothing: float = 0.0
     phase: int = 1
     target_fraction: float | None = None
     controlled: bool = False
@@ -191,6 +196,18 @@ class TrainedModel:
                 f"this model has no threshold calibrated for precision={precision!r}; use precision='fp32'"
             )
         return self.threshold
+
+    @property
+    def smoothing(self) -> float:
+        """σ (voxels) of the smoothing of the logits before the threshold (0: none)."""
+        return float(self.metadata.smoothing or 0.0)
+
+    @property
+    def halo(self) -> int:
+        """Voxels of noise read on each side of an output block: the network's l_a plus the smoothing's radius."""
+        from swnn.smoothing import smoothing_radius
+
+        return self.network.halo + smoothing_radius(self.smoothing)
 
     @property
     def control_map(self):

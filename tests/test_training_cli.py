@@ -186,25 +186,25 @@ def test_lineal_term_is_zero_for_sections_with_the_target_lineal_path():
     assert prepare_target(image, config, target_fraction=0.3).lineal is None
 
 
-def test_threshold_gives_the_target_fraction_on_all_calibration_volumes():
+def calibration_labels(model, config, *, volumes):
+    """The generated labels of the model's calibration volumes, pooled (flat)."""
     from swnn.generation import GenerationSettings, generate
 
+    side = config.calibration_size
+    settings = GenerationSettings(seed=config.seed, precision="fp32")
+    return np.concatenate(
+        [
+            generate(model, (side,) * 3, settings=settings, sample=2**31 - 1 - v, device="cpu").ravel()
+            for v in range(volumes)
+        ]
+    )
+
+
+def test_threshold_gives_the_target_fraction_on_all_calibration_volumes():
     image = _image()
     config = TINY.replace(iterations=2, calibration_volumes=3)
     model = train(image, config=config, progress=False, device="cpu").model
-    side = config.calibration_size
-    pooled = np.concatenate(
-        [
-            generate(
-                model,
-                (side,) * 3,
-                settings=GenerationSettings(seed=config.seed, precision="fp32"),
-                sample=2**31 - 1 - v,
-                device="cpu",
-            ).ravel()
-            for v in range(3)
-        ]
-    )
+    pooled = calibration_labels(model, config, volumes=3)
     # the threshold is the quantile of exactly these 3·16³ logits: their fraction is the reference's up to
     # one voxel and the ties of a quantile (1/12288 per voxel)
     assert abs(pooled.mean() - image.mean()) <= 2 / pooled.size
