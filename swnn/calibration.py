@@ -3,7 +3,8 @@
 The running statistics of thin training slabs lag the weights, so they are re-estimated on full calibration
 volumes; then the threshold of each generation precision is set once, on calibration noise, so that the generated
 fraction matches the target (paper Sec. 3.3). The thresholds belong to the logits after the model's smoothing
-(:mod:`swnn.smoothing`): :func:`with_smoothing` sets another σ on a trained model and calibrates again, without
+(:mod:`swnn.smoothing`): :func:`fit_smoothing` picks the σ whose labels have the reference's interfaces per
+neighbour pair, and :func:`with_smoothing` sets another σ on a trained model and calibrates again, without
 training.
 """
 
@@ -22,7 +23,9 @@ from swnn.noise import TILE as NOISE_TILE
 from swnn.noise import NoiseField
 from swnn.smoothing import smooth_logits, smoothing_radius
 
-__all__ = ["calibrate_thresholds", "reestimate_batchnorm", "with_smoothing"]
+__all__ = ["SIGMA_MAX", "calibrate_thresholds", "fit_smoothing", "reestimate_batchnorm", "with_smoothing"]
+
+SIGMA_MAX = 2.0  # the largest σ fit_smoothing tries (voxels)
 
 
 @torch.no_grad()
@@ -73,14 +76,7 @@ def calibrate_thresholds(
     side = config.calibration_size + 2 * (network.halo + smoothing_radius(sigma))
 
     def noise(volume: int) -> torch.Tensor:
-        field_ = NoiseField(
-            seed=config.seed,
-            sample=2**31 - 1 - volume,
-            channels=network.noise_channels,
-            tile=NOISE_TILE,
-            whiten=config.noise_whiten,
-        )
-        return torch.from_numpy(field_.region((0, 0, 0), (side,) * 3))[None].to(device)
+        return _calibration_noise(network, config, volume, side, device)
 
     if n_phases != 2:
         logits = smooth_logits(network(noise(0)).float(), sigma)
@@ -110,6 +106,72 @@ def calibrate_thresholds(
     return thresholds, fraction_at_zero
 
 
+def _calibration_noise(network: SWNN, config, volume: int, side: int, device) -> torch.Tensor:
+    field_ = NoiseField(
+        seed=config.seed,
+        sample=2**31 - 1 - volume,
+        channels=network.noise_channels,
+        tile=NOISE_TILE,
+        whiten=config.noise_whiten,
+    )
+    return torch.from_numpy(field_.region((0, 0, 0), (side,) * 3))[None].to(device)
+
+
+@torch.no_grad()
+def fit_smoothing(
+    network: SWNN,
+    config,
+    *,
+    n_phases: int,
+    phase: int,
+    target_fraction: float,
+    interface_density: float,
+    device: torch.device,
+    volumes: int = 4,
+    steps: int = 8,
+) -> float:
+    """The σ (voxels, to 0.01) whose labels have ``interface_density`` interfaces per neighbour pair.
+
+    Smoothing removes the interfaces that the threshold makes of the logits' voxel-scale noise, so the density
+    falls as σ grows; bisection on [0, :data:`SIGMA_MAX`] over the first ``volumes`` calibration volumes
+    (fp32), each σ with the threshold that gives ``target_fraction`` on them (argmax for more than two phases).
+    0 when the unsmoothed labels have no more interfaces than the reference; :data:`SIGMA_MAX` when even it
+    leaves more.
+    """
+    widest = smoothing_radius(SIGMA_MAX)
+    side = config.calibration_size + 2 * (network.halo + widest)
+    raw = [network(_calibration_noise(network, config, v, side, device)).float() for v in range(volumes)]
+    phase1_target = target_fraction if phase == 1 else 1.0 - target_fraction
+
+    def density(sigma: float) -> float:
+        # the leading part of the logits: output voxel j reads noise j + l_a + r, as in generation
+        inner = (
+            slice(None),
+            slice(None),
+            *(slice(0, config.calibration_size + 2 * smoothing_radius(sigma)),) * 3,
+        )
+        smoothed = [smooth_logits(logits[inner], sigma) for logits in raw]
+        if n_phases == 2:
+            pooled = torch.cat([v.flatten() for v in smoothed])
+            threshold = float(np.quantile(pooled.cpu().numpy().astype(np.float64), 1.0 - phase1_target))
+            labels = [(v[0, 0] > threshold).to(torch.uint8) for v in smoothed]
+        else:
+            labels = [v[0].argmax(dim=0).to(torch.uint8) for v in smoothed]
+        differ = sum(float((label.diff(dim=a) != 0).sum()) for label in labels for a in range(3))
+        pairs = sum(label.diff(dim=a).numel() for label in labels for a in range(3))
+        return differ / pairs
+
+    if density(0.0) <= interface_density:
+        return 0.0
+    if density(SIGMA_MAX) >= interface_density:
+        return SIGMA_MAX
+    low, high = 0.0, SIGMA_MAX
+    for _ in range(steps):
+        middle = 0.5 * (low + high)
+        low, high = (middle, high) if density(middle) > interface_density else (low, middle)
+    return round(0.5 * (low + high), 2)
+
+
 def with_smoothing(
     model: TrainedModel, smoothing: float, *, device: str | torch.device = "auto", progress: bool = False
 ) -> TrainedModel:
@@ -129,7 +191,9 @@ def with_smoothing(
     """
     from swnn.training import TrainConfig
 
-    smoothing_radius(smoothing)  # a clear error for a negative or non-finite σ
+    smoothing_radius(smoothing)  # a clear error for a negative or non-finite σ, or for "auto"
+    if float(smoothing) > 4:
+        raise ValueError(f"smoothing must be a σ in voxels from 0 to 4, got {smoothing!r}")
     config_dict = dict(model.metadata.training.get("config") or {})
     if not config_dict or model.metadata.target_fraction is None:
         raise ValueError(

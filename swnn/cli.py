@@ -41,6 +41,7 @@ _FLAG_WORDING = {
         ("lower learning_rate", "lower --lr"),
         ("pass shape=(Z, Y, X) and dtype", "pass --raw-shape Z Y X and --raw-dtype"),
     ),
+    "smooth": (("smoothing must", "--smoothing must"),),
     "generate": (
         ("use precision='fp32'", "use --precision fp32"),
         ("give shape (1, Y, X)", "use --shape 1 Y X"),
@@ -366,6 +367,22 @@ def _train(args) -> int:
     return 0
 
 
+def _smooth(args) -> int:
+    from swnn.api import load_model
+    from swnn.calibration import with_smoothing
+    from swnn.io import check_destination
+
+    output = Path(args.output)
+    check_destination(output, force=args.force)
+    model = load_model(args.model)
+    smoothed = with_smoothing(model, args.smoothing, device=args.device, progress=not args.quiet)
+    smoothed.save(output, force=args.force)
+    print(
+        f"saved {output}: smoothing {smoothed.smoothing}, threshold {smoothed.threshold} (was {model.threshold})"
+    )
+    return 0
+
+
 @contextlib.contextmanager
 def _warnings_as_lines(command: str, *categories):
     """Print warnings of ``categories`` as one ``swnn COMMAND: warning: …`` line each, as they occur."""
@@ -503,6 +520,7 @@ def _flag_wording(message: str, command: str) -> str:
 _COMMANDS = {
     "references": _references,
     "train": _train,
+    "smooth": _smooth,
     "generate": _generate,
     "evaluate": _evaluate,
     "study": _study,

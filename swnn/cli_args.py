@@ -44,6 +44,16 @@ def _phase_or_all(text: str):
         raise argparse.ArgumentTypeError(f"expected a phase label or all, got {text!r}") from None
 
 
+def _smoothing(text: str):
+    """``--smoothing``: σ in voxels, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a σ in voxels or auto, got {text!r}") from None
+
+
 def _add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device",
@@ -141,11 +151,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--smoothing",
-        type=float,
+        type=_smoothing,
         default=None,
-        metavar="SIGMA",
+        metavar="SIGMA|auto",
         help="σ in voxels of a Gaussian applied to the network's output before the threshold: smoother "
-        "interfaces, fewer throats cut by voxel-scale noise, the same fraction (default: 0, none)",
+        "interfaces, fewer throats cut by voxel-scale noise, the same fraction; auto matches the reference's "
+        "interfaces per pixel pair (default: 0, none; auto in the rock profile)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite an existing model")
@@ -184,6 +195,24 @@ def parser() -> argparse.ArgumentParser:
     _add_reading(p)
     _add_device(p)
     p.set_defaults(command="train")
+
+    p = sub.add_parser(
+        "smooth",
+        help="set the smoothing of a trained model's output and calibrate its threshold again (no training)",
+    )
+    p.add_argument("model", help="model file written by `swnn train`")
+    p.add_argument("-o", "--output", required=True, help="model file to write")
+    p.add_argument(
+        "--smoothing",
+        type=float,
+        required=True,
+        metavar="SIGMA",
+        help="σ in voxels of the Gaussian applied to the network's output before the threshold (0: none)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing model")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_device(p)
+    p.set_defaults(command="smooth")
 
     p = sub.add_parser("generate", help="generate volumes with a trained model")
     p.add_argument("model", help="model file written by `swnn train`")

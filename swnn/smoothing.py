@@ -25,9 +25,15 @@ TRUNCATE = 3.0  # kernel radius in units of σ: the weight left out beyond it is
 
 def smoothing_radius(sigma: float) -> int:
     """Voxels the smoothing trims on each side: ⌈3σ⌉, 0 for σ = 0."""
-    sigma = float(sigma)
+    bad = ValueError(f"smoothing must be a finite σ ≥ 0 in voxels, got {sigma!r}")
+    if isinstance(sigma, (str, bool)):
+        raise bad
+    try:
+        sigma = float(sigma)
+    except (TypeError, ValueError):
+        raise bad from None
     if not (math.isfinite(sigma) and sigma >= 0):
-        raise ValueError(f"smoothing must be a finite σ ≥ 0 in voxels, got {sigma!r}")
+        raise bad
     return math.ceil(TRUNCATE * sigma) if sigma > 0 else 0
 
 

@@ -18,7 +18,7 @@ from swnn.patterns import multiscale_patterns, phase_channels, section_lineal_pa
 if TYPE_CHECKING:
     from swnn.training import TrainConfig
 
-__all__ = ["S2_MAX_LAG", "TrainingTarget", "prepare_target"]
+__all__ = ["S2_MAX_LAG", "TrainingTarget", "interface_density", "prepare_target"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,9 @@ class TrainingTarget:
         Hash of the reference labels.
     representativity : physics.integral_range.Representativity or None
         How well the reference knows its own fraction of ``phase`` (integral range, standard deviation).
+    interface_density : float or None
+        Fraction of the pairs of neighbouring pixels (voxels) of the reference whose labels differ, over all its
+        arrays and axes: the interfaces per pair that ``smoothing = "auto"`` matches.
     s2 : Tensor of shape (axes, 2, R + 1) or None
         Two-point function of the controlled phase along the two axes of each trained section's target images
         (mean over them), r = 0 … R; None when ``s2_weight`` is 0 or a target fraction is set.
@@ -57,6 +60,7 @@ class TrainingTarget:
     s2: torch.Tensor | None = None
     lineal: torch.Tensor | None = None
     representativity: Representativity | None = None
+    interface_density: float | None = None
 
 
 def _hash_labels(arrays: Sequence[np.ndarray]) -> str:
@@ -134,7 +138,21 @@ def prepare_target(
         controlled=target_fraction is not None,
         kept=kept,
         representativity=image_representativity(all_labels, phase=phase),
+        interface_density=interface_density(all_labels),
     )
+
+
+def interface_density(arrays: Sequence[np.ndarray]) -> float:
+    """Fraction of the pairs of neighbouring pixels (voxels) whose labels differ, pooled over ``arrays`` and
+    every axis of each (for two phases, S_v per voxel without the isotropic factor of :mod:`physics.surface`)."""
+    differ = pairs = 0
+    for array in arrays:
+        array = np.asarray(array)
+        for axis in range(array.ndim):
+            if array.shape[axis] > 1:
+                step = np.diff(array, axis=axis) != 0
+                differ, pairs = differ + int(step.sum()), pairs + step.size
+    return differ / pairs if pairs else 0.0
 
 
 def _section_images(images, config: TrainConfig) -> tuple[list, list]:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from swnn._device import autocast, resolve_device, resolve_precision
-from swnn.calibration import calibrate_thresholds, reestimate_batchnorm
+from swnn.calibration import calibrate_thresholds, fit_smoothing, reestimate_batchnorm
 from swnn.model import ModelMetadata, NoiseSpec, ReferenceInfo, TrainedModel
 from swnn.network import SWNN, blocks_for_correlation_length, correlation_length
 from swnn.noise import TILE as NOISE_TILE
@@ -126,13 +126,14 @@ class TrainConfig:
         calibration volumes. With cells of 32 the standard deviation of the fraction between 128³ samples fell
         from 0.0100 to 0.0067 on the built-in sandstone and from 0.0054 to 0.0023 on M2 (12 samples each), while
         their S2 stayed within its sample spread.
-    smoothing : float
+    smoothing : float or "auto"
         σ (voxels) of a Gaussian applied to the logits before the threshold (:mod:`swnn.smoothing`; an extension
         of the paper); 0 (default) leaves them as they are. Training does not see it: the threshold is calibrated
         on the smoothed logits, so the fraction stays, while the rough interfaces and cut throats that the
-        threshold makes of the logits' voxel-scale noise are smoothed away. On Berea (rock profile, one slice,
-        n = 8 samples of 128³) σ = 0.6 brought the samples' interface density to the rock's (docs/results.md,
-        "Berea: smoothing the logits").
+        threshold makes of the logits' voxel-scale noise are smoothed away. ``"auto"`` picks, after training,
+        the σ whose labels have the reference's interfaces per neighbour pair
+        (:func:`swnn.calibration.fit_smoothing`; not with a target fraction, whose interfaces the reference does
+        not show); the model records the σ chosen.
     calibration_size : int
         Side of the volumes used after training to re-estimate BatchNorm statistics and set the threshold.
     calibration_volumes : int
@@ -162,7 +163,7 @@ class TrainConfig:
     lineal_weight: float = 0.0
     curve_directions: bool = False
     noise_whiten: int = 32
-    smoothing: float = 0.0
+    smoothing: float | str = 0.0
     calibration_size: int = 96
     calibration_volumes: int = 32
     checkpoint_every: int = 100
@@ -187,7 +188,16 @@ class TrainConfig:
             "dim": (self.dim in (2, 3), "2 or 3"),
             "lr_schedule": (self.lr_schedule in ("cosine", "constant"), "'cosine' or 'constant'"),
             "precision": (self.precision in ("auto", "fp32", "bf16"), "'auto', 'fp32' or 'bf16'"),
-            "smoothing": (finite(self.smoothing) and 0 <= self.smoothing <= 4, "a σ in voxels from 0 to 4"),
+            "smoothing": (
+                self.smoothing == "auto"
+                or (
+                    isinstance(self.smoothing, (int, float))
+                    and not isinstance(self.smoothing, bool)
+                    and finite(self.smoothing)
+                    and 0 <= self.smoothing <= 4
+                ),
+                "'auto' or a σ in voxels from 0 to 4",
+            ),
             "calibration_size": (self.calibration_size >= 8, "at least 8"),
             "calibration_volumes": (self.calibration_volumes >= 1, "at least 1"),
             "noise_whiten": (
@@ -599,20 +609,22 @@ def optimise(
     return time.perf_counter() - t0
 
 
-def calibrate(state: TrainingState, *, seed: int, progress: bool = False) -> tuple[dict | None, float | None]:
-    """After :func:`optimise`: BatchNorm statistics re-estimated on full volumes in float32, then the fixed
-    threshold of each precision generation may use. Returns ``(thresholds, fraction at logit 0)``."""
+def calibrate(state: TrainingState, *, seed: int, progress: bool = False) -> tuple[dict | None, float, float]:
+    """After :func:`optimise`: BatchNorm statistics re-estimated on full volumes in float32, the smoothing σ
+    (``"auto"`` fitted), then the fixed threshold of each precision generation may use. Returns
+    ``(thresholds, fraction at logit 0, σ)``."""
     reestimate_batchnorm(state.network, state.config, state.device, "fp32", seed=seed)
-    target = state.target
-    return calibrate_thresholds(
-        state.network,
-        state.config,
-        n_phases=target.n_phases,
-        phase=target.phase,
-        target_fraction=target.target_fraction,
-        device=state.device,
-        progress=progress,
+    target, config = state.target, state.config
+    phases = {"n_phases": target.n_phases, "phase": target.phase, "target_fraction": target.target_fraction}
+    sigma = config.smoothing
+    if sigma == "auto":
+        sigma = fit_smoothing(
+            state.network, config, **phases, interface_density=target.interface_density, device=state.device
+        )
+    thresholds, fraction_at_zero = calibrate_thresholds(
+        state.network, config.replace(smoothing=sigma), **phases, device=state.device, progress=progress
     )
+    return thresholds, fraction_at_zero, float(sigma)
 
 
 STREAMS = ("weights", "control", "noise", "directions", "batchnorm")
@@ -753,6 +765,11 @@ def train(
         images, config, phase=phase, target_fraction=target_fraction, n_phases=n_phases, device=dev
     )
     config, target, network = state.config, state.target, state.network
+    if config.smoothing == "auto" and target.controlled:
+        raise ValueError(
+            "smoothing='auto' matches the reference's interfaces, which belong to its own fraction; with "
+            "target_fraction give smoothing as a σ in voxels"
+        )
     _warn_if_unrepresentative(target.representativity, target.phase)
     losses = np.full(config.iterations, np.nan)
     key = _settings_key(config, target, reference_name)
@@ -763,7 +780,7 @@ def train(
     if ckpt is not None:
         hooks.append(Checkpoints(ckpt, key, losses, config.checkpoint_every))
     seconds = optimise(state, losses, start=start, callbacks=[*hooks, *callbacks])
-    thresholds, fraction_at_zero = calibrate(
+    thresholds, fraction_at_zero, smoothing = calibrate(
         state, seed=random_streams(config.seed)["batchnorm"], progress=progress
     )
     network = network.to(memory_format=torch.contiguous_format)
@@ -778,7 +795,7 @@ def train(
         threshold=None if thresholds is None else thresholds["fp32"],
         thresholds=thresholds,
         fraction_at_zero_logit=fraction_at_zero,
-        smoothing=config.smoothing,
+        smoothing=smoothing,
         phase=target.phase,
         target_fraction=target.target_fraction,
         controlled=target.controlled,

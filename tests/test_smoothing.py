@@ -46,7 +46,9 @@ def test_smoothing_keeps_a_constant_and_refuses_a_negative_sigma():
     assert smooth_logits(constant, 0.0) is constant
     with pytest.raises(ValueError, match="smoothing must be a finite σ ≥ 0 in voxels"):
         smoothing_radius(-0.5)
-    with pytest.raises(ValueError, match="training setting smoothing must be a σ in voxels from 0 to 4"):
+    with pytest.raises(
+        ValueError, match="training setting smoothing must be 'auto' or a σ in voxels from 0 to 4"
+    ):
         TrainConfig(smoothing=-1.0)
 
 
@@ -89,3 +91,88 @@ def test_threshold_of_smoothed_logits_gives_the_target_fraction_and_with_smoothi
     path = again.save(tmp_path / "smoothed.pt")
     loaded = load_model(path)
     assert loaded.smoothing == 0.8 and loaded.metadata.thresholds == smoothed.metadata.thresholds
+
+
+@pytest.mark.parametrize(
+    "sigma, message",
+    [
+        ("-1", "swnn smooth: error: --smoothing must be a finite σ ≥ 0 in voxels, got -1.0"),
+        ("5", "swnn smooth: error: --smoothing must be a σ in voxels from 0 to 4, got 5.0"),
+    ],
+)
+def test_cli_smooth_sets_the_smoothing_and_refuses_a_bad_sigma_in_one_line(tmp_path, capsys, sigma, message):
+    from swnn.cli import main
+
+    model = train(_image(), config=TINY.replace(iterations=2), progress=False, device="cpu").model
+    path = model.save(tmp_path / "model.pt")
+    out = tmp_path / "smoothed.pt"
+    argv = ["smooth", str(path), "-o", str(out), "--device", "cpu", "--quiet"]
+    assert main([*argv, "--smoothing", "0.8"]) == 0
+    smoothed = load_model(out)
+    assert smoothed.smoothing == 0.8 and smoothed.model_hash() == model.model_hash()
+    assert smoothed.threshold != model.threshold
+    capsys.readouterr()
+    bad = tmp_path / "bad.pt"
+    assert main([*argv[:3], str(bad), *argv[4:], "--smoothing", sigma]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == message and not bad.exists()
+    assert main([*argv, "--smoothing", "0.5"]) == 2  # the output exists: refused without --force
+    assert "--force" in capsys.readouterr().err
+
+
+def test_interface_density_closed_forms():
+    from swnn.target import interface_density
+
+    checkerboard = np.indices((6, 7)).sum(axis=0) % 2
+    stripes = np.repeat(
+        (np.arange(6) % 2)[:, None], 7, axis=1
+    )  # rows alternate: every pair along axis 0 differs
+    assert interface_density([checkerboard]) == 1.0
+    assert interface_density([np.zeros((5, 5, 5))]) == 0.0
+    assert interface_density([stripes]) == pytest.approx((5 * 7) / (5 * 7 + 6 * 6), abs=1e-12)
+    # pooled over arrays: pairs counted, not arrays averaged
+    assert interface_density([checkerboard, np.zeros((6, 7))]) == 0.5
+
+
+def test_fit_smoothing_recovers_the_sigma_of_a_measured_interface_density():
+    import torch
+
+    from swnn.calibration import SIGMA_MAX, fit_smoothing
+    from swnn.target import interface_density
+
+    config = TINY.replace(iterations=2, calibration_volumes=4)
+    model = train(_image(), config=config, progress=False, device="cpu").model
+    side = config.calibration_size
+
+    def density(sigma):  # of the labels generation gives on the 4 calibration volumes
+        labels = calibration_labels(with_smoothing(model, sigma, device="cpu"), config, volumes=4)
+        return interface_density(list(labels.reshape(4, side, side, side)))
+
+    settings = {
+        "n_phases": 2,
+        "phase": model.metadata.phase,
+        "target_fraction": model.metadata.target_fraction,
+        "device": torch.device("cpu"),
+    }
+    fitted = fit_smoothing(model.network, config, interface_density=density(0.8), **settings)
+    # the same volumes, thresholds and smoothing as generation: the bisection (8 halvings of [0, 2], steps of
+    # 0.008) lands on 0.8 up to that step and the plateaus of a count of 4·16³ voxels
+    assert abs(fitted - 0.8) <= 0.02
+    assert density(0.0) > density(0.8) > density(SIGMA_MAX)  # smoothing removes interfaces
+    assert fit_smoothing(model.network, config, interface_density=1.0, **settings) == 0.0
+    assert fit_smoothing(model.network, config, interface_density=1e-6, **settings) == SIGMA_MAX
+
+
+def test_auto_smoothing_is_recorded_as_the_sigma_chosen_and_refused_with_a_target_fraction():
+    image = _image()
+    config = TINY.replace(iterations=2, smoothing="auto")
+    model = train(image, config=config, progress=False, device="cpu").model
+    assert 0.0 <= model.smoothing <= 2.0 and model.metadata.training["config"]["smoothing"] == "auto"
+    with pytest.raises(
+        ValueError, match=r"smoothing='auto' matches the reference's interfaces.*give smoothing"
+    ):
+        train(image, config=config, target_fraction=0.3, progress=False, device="cpu")
+    with pytest.raises(
+        ValueError, match="training setting smoothing must be 'auto' or a σ in voxels from 0 to 4"
+    ):
+        TrainConfig(smoothing="sometimes")
