@@ -163,15 +163,26 @@ def test_fit_smoothing_recovers_the_sigma_of_a_measured_interface_density():
     assert fit_smoothing(model.network, config, interface_density=1e-6, **settings) == SIGMA_MAX
 
 
-def test_auto_smoothing_is_recorded_as_the_sigma_chosen_and_refused_with_a_target_fraction():
+def test_auto_smoothing_is_recorded_as_the_sigma_chosen_and_is_none_with_a_target_fraction():
+    import torch
+
+    from swnn.calibration import fit_smoothing
+    from swnn.target import interface_density
+
     image = _image()
     config = TINY.replace(iterations=2, smoothing="auto")
     model = train(image, config=config, progress=False, device="cpu").model
-    assert 0.0 <= model.smoothing <= 2.0 and model.metadata.training["config"]["smoothing"] == "auto"
-    with pytest.raises(
-        ValueError, match=r"smoothing='auto' matches the reference's interfaces.*give smoothing"
-    ):
-        train(image, config=config, target_fraction=0.3, progress=False, device="cpu")
+    assert model.metadata.training["config"]["smoothing"] == "auto"
+    settings = {
+        "n_phases": 2,
+        "phase": 1,
+        "target_fraction": float(image.mean()),
+        "device": torch.device("cpu"),
+    }
+    fitted = fit_smoothing(model.network, config, interface_density=interface_density([image]), **settings)
+    assert model.smoothing == fitted  # the same network after training, the same volumes: the same bisection
+    controlled = train(image, config=config, target_fraction=0.3, progress=False, device="cpu").model
+    assert controlled.smoothing == 0.0  # the reference's interfaces belong to its own fraction
     with pytest.raises(
         ValueError, match="training setting smoothing must be 'auto' or a σ in voxels from 0 to 4"
     ):
