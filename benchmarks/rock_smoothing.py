@@ -41,13 +41,14 @@ def measure(volume: np.ndarray, truth: dict) -> dict:
     from benchmarks.rock_throats import critical_radius
     from physics import describe, evaluate
     from reports.study.measures import fidelity
+    from swnn.target import interface_density
 
     pore = (volume == 0).astype(np.uint8)
     d = describe(
         pore, metrics=["fraction", "s2", "lineal_path", "chord_length", "connectivity"], phase=1, r_max=32
     )
     flow = evaluate(pore, metrics=("permeability",), phase=1, axes=(0,), boundary="mirror").permeability[0]
-    interfaces = np.mean([np.mean(np.diff(pore.astype(np.int8), axis=a) != 0) for a in range(3)])
+    interfaces = interface_density([pore])  # per pair, pooled over the axes (equal counts in a cube)
     return {
         "fraction": d["fraction"],
         "percolating": d["connectivity"]["percolating_fraction"][0],

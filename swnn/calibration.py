@@ -21,7 +21,8 @@ from swnn.model import TrainedModel
 from swnn.network import SWNN
 from swnn.noise import TILE as NOISE_TILE
 from swnn.noise import NoiseField
-from swnn.smoothing import smooth_logits, smoothing_radius
+from swnn.smoothing import SIGMA_LIMIT, smooth_logits, smoothing_radius
+from swnn.target import interface_density as interfaces_per_pair
 
 __all__ = ["SIGMA_MAX", "calibrate_thresholds", "fit_smoothing", "reestimate_batchnorm", "with_smoothing"]
 
@@ -157,9 +158,7 @@ def fit_smoothing(
             labels = [(v[0, 0] > threshold).to(torch.uint8) for v in smoothed]
         else:
             labels = [v[0].argmax(dim=0).to(torch.uint8) for v in smoothed]
-        differ = sum(float((label.diff(dim=a) != 0).sum()) for label in labels for a in range(3))
-        pairs = sum(label.diff(dim=a).numel() for label in labels for a in range(3))
-        return differ / pairs
+        return interfaces_per_pair([label.cpu().numpy() for label in labels])
 
     if density(0.0) <= interface_density:
         return 0.0
@@ -192,8 +191,8 @@ def with_smoothing(
     from swnn.training import TrainConfig
 
     smoothing_radius(smoothing)  # a clear error for a negative or non-finite σ, or for "auto"
-    if float(smoothing) > 4:
-        raise ValueError(f"smoothing must be a σ in voxels from 0 to 4, got {smoothing!r}")
+    if float(smoothing) > SIGMA_LIMIT:
+        raise ValueError(f"smoothing must be a σ in voxels from 0 to {SIGMA_LIMIT:g}, got {smoothing!r}")
     config_dict = dict(model.metadata.training.get("config") or {})
     if not config_dict or model.metadata.target_fraction is None:
         raise ValueError(

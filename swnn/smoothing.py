@@ -18,9 +18,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["gaussian_kernel", "smooth_logits", "smoothing_radius"]
+__all__ = ["SIGMA_LIMIT", "gaussian_kernel", "smooth_logits", "smoothing_radius"]
 
 TRUNCATE = 3.0  # kernel radius in units of σ: the weight left out beyond it is below 0.3 % of the total
+SIGMA_LIMIT = 4.0  # the largest σ a model may have (voxels): a halo of 12 voxels more
 
 
 def smoothing_radius(sigma: float) -> int:

@@ -31,6 +31,7 @@ from swnn.noise import TILE as NOISE_TILE
 from swnn.noise import valid_whiten
 from swnn.patterns import multiscale_patterns, section_lineal_path, section_two_point
 from swnn.sliced import project_sorted, random_directions, sliced_wasserstein
+from swnn.smoothing import SIGMA_LIMIT
 from swnn.target import TrainingTarget, prepare_target
 
 __all__ = [
@@ -137,7 +138,8 @@ class TrainConfig:
     calibration_size : int
         Side of the volumes used after training to re-estimate BatchNorm statistics and set the threshold.
     calibration_volumes : int
-        Independent volumes of that side on which the threshold is set (see :func:`swnn.calibration.calibrate_thresholds`).
+        Independent volumes of that side on which the threshold is set (see
+        :func:`swnn.calibration.calibrate_thresholds`).
     checkpoint_every : int
         Iterations between checkpoints (a resumable ``<model>.ckpt``).
     """
@@ -194,9 +196,9 @@ class TrainConfig:
                     isinstance(self.smoothing, (int, float))
                     and not isinstance(self.smoothing, bool)
                     and finite(self.smoothing)
-                    and 0 <= self.smoothing <= 4
+                    and 0 <= self.smoothing <= SIGMA_LIMIT
                 ),
-                "'auto' or a σ in voxels from 0 to 4",
+                f"'auto' or a σ in voxels from 0 to {SIGMA_LIMIT:g}",
             ),
             "calibration_size": (self.calibration_size >= 8, "at least 8"),
             "calibration_volumes": (self.calibration_volumes >= 1, "at least 1"),
