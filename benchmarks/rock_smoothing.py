@@ -10,7 +10,7 @@ a long run can be read while it goes; ``--summary`` prints means with 95 % t int
 Usage::
 
     python -m benchmarks.rock_smoothing OUT.jsonl --truth ../shared/data/berea/berea_400.zip \
-        --model NAME=MODEL.pt [--model ...] --sigma 0 0.6 [--samples 8]
+        --model NAME=MODEL.pt [--model ...] --sigma 0 own 0.6 [--samples 8]
     python -m benchmarks.rock_smoothing OUT.jsonl --summary
 """
 
@@ -61,7 +61,7 @@ def measure(volume: np.ndarray, truth: dict) -> dict:
     }
 
 
-def run(out: Path, truth_path: str, models: list[str], sigmas: list[float], samples: int) -> None:
+def run(out: Path, truth_path: str, models: list[str], sigmas: list, samples: int) -> None:
     from swnn.calibration import with_smoothing
     from swnn.generation import GenerationSettings, generate
     from swnn.model import load_model
@@ -73,10 +73,13 @@ def run(out: Path, truth_path: str, models: list[str], sigmas: list[float], samp
     for spec in models:
         name, path = spec.split("=", 1)
         base = load_model(path)
-        # σ = 0: the model's own calibrated threshold; every other σ calibrated again on the same noise
-        smoothed = {
-            sigma: base if sigma == 0 else with_smoothing(base, sigma, device="cpu") for sigma in sigmas
-        }
+        # the model's own σ (``own``, or its value): the model as trained; every other σ, 0 included,
+        # calibrated again on the same noise
+        smoothed = {}
+        for sigma in sigmas:
+            sigma = base.smoothing if sigma == "own" else float(sigma)
+            same = abs(sigma - base.smoothing) < 1e-9
+            smoothed[round(sigma, 4)] = base if same else with_smoothing(base, sigma, device="cpu")
         for sample in range(samples):  # the σ of one sample side by side, so that a stopped run stays paired
             for sigma, model in smoothed.items():
                 if (name, sigma, sample) in done:
@@ -140,12 +143,15 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--truth")
     parser.add_argument("--model", action="append", default=[], help="NAME=MODEL.pt")
-    parser.add_argument("--sigma", type=float, nargs="+", default=[0.0, 0.6])
+    parser.add_argument(
+        "--sigma", nargs="+", default=["0", "0.6"], help="σ values, or own: the model's own (trained) σ"
+    )
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--summary", action="store_true")
     args = parser.parse_args()
     if not args.summary:
-        run(args.out, args.truth, args.model, args.sigma, args.samples)
+        sigmas = [s if s == "own" else float(s) for s in args.sigma]
+        run(args.out, args.truth, args.model, sigmas, args.samples)
     print(json.dumps(summary(args.out), indent=1))
 
 
