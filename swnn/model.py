@@ -91,7 +91,8 @@ class ModelMetadata:
         or None when it has not been measured.
     training : dict
         ``config`` (the :class:`~swnn.training.TrainConfig` as a dict), ``precision``, ``device``,
-        ``iterations``, ``final_loss``, ``seconds``, ``seconds_per_iteration``.
+        ``iterations``, ``final_loss`` (the mean of the last 20 iterations' losses), ``losses`` (each
+        iteration's loss, 5 significant digits), ``seconds``, ``seconds_per_iteration``.
     version : str
         swnn version that trained the model.
     model_sha256 : str or None

@@ -817,6 +817,8 @@ def train(
             "device": dev.type,
             "iterations": config.iterations,
             "final_loss": float(np.nanmean(losses[-20:])),
+            # each iteration's loss, so that a run that stalled high (a poor optimum) can be seen afterwards
+            "losses": [None if not math.isfinite(x) else float(f"{x:.5g}") for x in losses.tolist()],
             "seconds": seconds,
             "seconds_per_iteration": seconds / max(done, 1),
         },

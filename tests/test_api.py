@@ -50,6 +50,8 @@ def test_a_model_file_loads_back_equal(model_and_reference):
     model, _ = model_and_reference
     loaded = swnn.load_model(model.path)
     assert loaded.model_hash() == model.model_hash()
+    assert loaded.metadata.training["losses"] == model.metadata.training["losses"]
+    assert len(loaded.metadata.training["losses"]) == TINY["iterations"]
     np.testing.assert_array_equal(swnn.generate(loaded, 16, seed=2), swnn.generate(model.path, 16, seed=2))
 
 
@@ -69,6 +71,10 @@ def test_train_takes_arrays_and_names_bad_settings():
     assert model.metadata.reference.name == "array"
     assert [done for done, _ in losses.seen] == [1, 2, 3]
     assert model.metadata.training["final_loss"] == pytest.approx(np.mean([loss for _, loss in losses.seen]))
+    # each iteration's loss is kept in the model, to 5 significant digits
+    np.testing.assert_allclose(
+        model.metadata.training["losses"], [loss for _, loss in losses.seen], rtol=1e-4
+    )
     with pytest.raises(
         ValueError, match=r"unknown training settings \['iteration'\]; accepted: .*iterations"
     ):
