@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 
 import numpy as np
 import torch
@@ -24,9 +25,20 @@ from swnn.noise import NoiseField
 from swnn.smoothing import SIGMA_LIMIT, smooth_logits, smoothing_radius
 from swnn.target import interface_density as interfaces_per_pair
 
-__all__ = ["SIGMA_MAX", "calibrate_thresholds", "fit_smoothing", "reestimate_batchnorm", "with_smoothing"]
+__all__ = [
+    "SIGMA_MAX",
+    "SmoothingWarning",
+    "calibrate_thresholds",
+    "fit_smoothing",
+    "reestimate_batchnorm",
+    "with_smoothing",
+]
 
 SIGMA_MAX = 2.0  # the largest σ fit_smoothing tries (voxels)
+
+
+class SmoothingWarning(UserWarning):
+    """``smoothing = "auto"`` could not give the reference's interfaces: the model's structure is far finer."""
 
 
 @torch.no_grad()
@@ -136,8 +148,9 @@ def fit_smoothing(
     Smoothing removes the interfaces that the threshold makes of the logits' voxel-scale noise, so the density
     falls as σ grows; bisection on [0, :data:`SIGMA_MAX`] over the first ``volumes`` calibration volumes
     (fp32), each σ with the threshold that gives ``target_fraction`` on them (argmax for more than two phases).
-    0 when the unsmoothed labels have no more interfaces than the reference; :data:`SIGMA_MAX` when even it
-    leaves more.
+    0 when the unsmoothed labels have no more interfaces than the reference; :data:`SIGMA_MAX`, with a
+    :class:`SmoothingWarning`, when even it leaves more: a structure that far from the reference's is what a
+    training run stalled in a poor optimum gives.
     """
     widest = smoothing_radius(SIGMA_MAX)
     side = config.calibration_size + 2 * (network.halo + widest)
@@ -162,7 +175,17 @@ def fit_smoothing(
 
     if density(0.0) <= interface_density:
         return 0.0
-    if density(SIGMA_MAX) >= interface_density:
+    widest_density = density(SIGMA_MAX)
+    if widest_density >= interface_density:
+        warnings.warn(
+            f"smoothing 'auto': even σ = {SIGMA_MAX:g} voxels leaves {widest_density:.4f} interfaces per "
+            f"neighbour pair against the reference's {interface_density:.4f}, so σ = {SIGMA_MAX:g} was kept; the "
+            "model's structure is much finer than the reference's, as when training stalls in a poor optimum "
+            "(a final loss well above other seeds'; see metadata.training['losses']): train again with another "
+            "seed",
+            SmoothingWarning,
+            stacklevel=2,
+        )
         return SIGMA_MAX
     low, high = 0.0, SIGMA_MAX
     for _ in range(steps):

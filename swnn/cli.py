@@ -282,6 +282,7 @@ def _references(args) -> int:
 
 def _train(args) -> int:
     from swnn.api import load_reference, training_input
+    from swnn.calibration import SmoothingWarning
     from swnn.io import check_destination
     from swnn.training import PROFILES, RepresentativityWarning, train
 
@@ -322,7 +323,7 @@ def _train(args) -> int:
 
         target_fraction = region_fraction(training_input(references)[0], args.region, args.phase)
     try:
-        with _warnings_as_lines("train", RepresentativityWarning):
+        with _warnings_as_lines("train", RepresentativityWarning, SmoothingWarning):
             result = train(
                 images,
                 config=config,

@@ -137,7 +137,7 @@ def test_interface_density_closed_forms():
 def test_fit_smoothing_recovers_the_sigma_of_a_measured_interface_density():
     import torch
 
-    from swnn.calibration import SIGMA_MAX, fit_smoothing
+    from swnn.calibration import SIGMA_MAX, SmoothingWarning, fit_smoothing
     from swnn.target import interface_density
 
     config = TINY.replace(iterations=2, calibration_volumes=4)
@@ -160,9 +160,15 @@ def test_fit_smoothing_recovers_the_sigma_of_a_measured_interface_density():
     assert abs(fitted - 0.8) <= 0.02
     assert density(0.0) > density(0.8) > density(SIGMA_MAX)  # smoothing removes interfaces
     assert fit_smoothing(model.network, config, interface_density=1.0, **settings) == 0.0
-    assert fit_smoothing(model.network, config, interface_density=1e-6, **settings) == SIGMA_MAX
+    # an unreachable density: the widest σ, and a warning that names the densities and the likely cause
+    with pytest.warns(
+        SmoothingWarning, match=r"even σ = 2 voxels leaves 0\.\d{4} interfaces .* 0\.0000.*seed"
+    ):
+        assert fit_smoothing(model.network, config, interface_density=1e-6, **settings) == SIGMA_MAX
 
 
+# two iterations leave the network's output much finer than the image, so auto may stop at its bound and warn
+@pytest.mark.filterwarnings("ignore::swnn.calibration.SmoothingWarning")
 def test_auto_smoothing_is_recorded_as_the_sigma_chosen_and_is_none_with_a_target_fraction():
     import torch
 
@@ -187,3 +193,20 @@ def test_auto_smoothing_is_recorded_as_the_sigma_chosen_and_is_none_with_a_targe
         ValueError, match="training setting smoothing must be 'auto' or a σ in voxels from 0 to 4"
     ):
         TrainConfig(smoothing="sometimes")
+
+
+def test_auto_smoothing_that_cannot_reach_the_reference_warns_in_one_line(tmp_path, capsys):
+    from swnn.cli import main
+
+    # squares of 16 pixels: 1/16 of the neighbour pairs of each row cross an interface (0.0625 here); one
+    # iteration leaves the network's output near its initial noise, whose labels cross one every few voxels even
+    # at σ = 2 (0.1 per pair on the fit above), so auto stops at its bound
+    squares = (np.add.outer(np.arange(64) // 16, np.arange(64) // 16) % 2).astype(np.uint8)
+    np.save(tmp_path / "squares.npy", squares)
+    argv = ["train", str(tmp_path / "squares.npy"), "-o", str(tmp_path / "m.pt"), "--iterations", "1"]
+    tiny = ["--section", "24", "--scales", "1", "--template", "5", "--blocks", "2", "--channels", "4"]
+    assert main([*argv, *tiny, "--smoothing", "auto", "--no-control-map", "--quiet", "--device", "cpu"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "smoothing" in line]  # (this small
+    # image also has the representativity warning)
+    assert len(lines) == 1 and lines[0].startswith("swnn train: warning: smoothing 'auto': even σ = 2"), lines
+    assert load_model(tmp_path / "m.pt").smoothing == 2.0

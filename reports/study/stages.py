@@ -165,6 +165,7 @@ def _slug(text: str) -> str:
 def train_model(item: ModelItem, cache: _Cache, *, device, progress: bool = False) -> ModelRecord:
     """Train the model of ``item`` into the cache, or read it there; training resumes from its checkpoint."""
     from swnn import training
+    from swnn.calibration import SmoothingWarning
 
     record = cache.get("models", item.key)
     if record is not None and item.path.is_file():
@@ -172,8 +173,10 @@ def train_model(item: ModelItem, cache: _Cache, *, device, progress: bool = Fals
     ref = item.reference
     item.path.parent.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:  # a small training image: a note of the report
-        warnings.simplefilter("always", training.RepresentativityWarning)
+    noted = (training.RepresentativityWarning, SmoothingWarning)  # notes of the report
+    with warnings.catch_warnings(record=True) as caught:  # a small training image, a stalled training
+        for category in noted:
+            warnings.simplefilter("always", category)
         result = training.train(
             ref.training_input,
             config=item.config,
@@ -189,7 +192,7 @@ def train_model(item: ModelItem, cache: _Cache, *, device, progress: bool = Fals
         )
     notes = []
     for warning in caught:
-        if issubclass(warning.category, training.RepresentativityWarning):
+        if issubclass(warning.category, noted):
             notes.append(str(warning.message))
         else:
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
