@@ -305,6 +305,7 @@ def _train(args) -> int:
         lineal_weight=args.lineal_weight,
         smoothing=args.smoothing,
         checkpoint_every=args.checkpoint_every,
+        retries=args.retries,
         seed=args.seed,
     )
     shape = tuple(args.raw_shape) if args.raw_shape else None

@@ -159,6 +159,14 @@ def parser() -> argparse.ArgumentParser:
         "interfaces per pixel pair (default: 0, none; auto in the rock profile)",
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train again from the next seed, up to N times, when a run stalls in a poor optimum (--smoothing "
+        "auto then warns that it cannot reach the reference's interfaces); default 0, 2 in the rock profile",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing model")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     p.add_argument(

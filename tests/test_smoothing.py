@@ -210,3 +210,41 @@ def test_auto_smoothing_that_cannot_reach_the_reference_warns_in_one_line(tmp_pa
     # image also has the representativity warning)
     assert len(lines) == 1 and lines[0].startswith("swnn train: warning: smoothing 'auto': even σ = 2"), lines
     assert load_model(tmp_path / "m.pt").smoothing == 2.0
+
+
+def test_a_stalled_run_is_trained_again_from_the_next_seed():
+    from swnn.calibration import SmoothingWarning
+    from swnn.training import _settings_key, prepare_target
+
+    # the squares above: one iteration stalls every seed (auto at its bound), so each retry runs
+    squares = (np.add.outer(np.arange(64) // 16, np.arange(64) // 16) % 2).astype(np.uint8)
+    config = TINY.replace(iterations=1, section=24, smoothing="auto", retries=1, seed=5)
+    with pytest.warns(SmoothingWarning) as caught:
+        model = train(squares, config=config, progress=False, device="cpu").model
+    messages = [str(w.message) for w in caught if issubclass(w.category, SmoothingWarning)]
+    assert len(messages) == 2, messages
+    assert (
+        messages[0].startswith("training with seed 5 stalled")
+        and "again with seed 6 (retry 1 of 1)" in messages[0]
+    )
+    assert messages[1].startswith("smoothing 'auto': even σ = 2")  # the last run's, kept
+    attempts = model.metadata.training["attempts"]
+    assert [a["seed"] for a in attempts] == [5, 6] and all(a["smoothing"] == 2.0 for a in attempts)
+    assert model.metadata.training["config"]["seed"] == 6 and model.smoothing == 2.0
+    # the last run is the seed-6 run itself: the same weights as training seed 6 without retries
+    with pytest.warns(SmoothingWarning):
+        alone = train(squares, config=config.replace(seed=6, retries=0), progress=False, device="cpu").model
+    assert alone.model_hash() == model.model_hash()
+    # a run that does not stall is kept: independent pixels have more interfaces than any smoothed output
+    iid = (np.random.default_rng(0).random((64, 64)) < 0.5).astype(np.uint8)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SmoothingWarning)
+        kept = train(iid, config=config, progress=False, device="cpu").model
+    assert [a["seed"] for a in kept.metadata.training["attempts"]] == [5] and kept.smoothing == 0.0
+    # the number of retries does not change a run: a checkpoint stays valid
+    target = prepare_target(squares, config)
+    assert _settings_key(config, target, "x") == _settings_key(config.replace(retries=0), target, "x")
+    with pytest.raises(ValueError, match="retries must be an integer ≥ 0"):
+        TrainConfig(retries=-1)
