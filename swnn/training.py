@@ -789,26 +789,26 @@ def train(
     attempts: list[dict] = []
     for retry in range(config.retries + 1):
         run = config.replace(seed=config.seed + retry)
-        with warnings.catch_warnings(record=True) as caught:
+        state = TrainingState.create(
+            images, run, phase=phase, target_fraction=target_fraction, n_phases=n_phases, device=dev
+        )
+        run, target = state.config, state.target
+        if retry == 0:
+            _warn_if_unrepresentative(target.representativity, target.phase)
+        losses = np.full(run.iterations, np.nan)
+        key = _settings_key(run, target, reference_name)
+        start = _load_checkpoint(ckpt, key, state, losses) if (ckpt is not None and resume) else 0
+        hooks: list[TrainingCallback] = [ProgressBar()] if progress else []
+        if ckpt is not None:
+            hooks.append(Checkpoints(ckpt, key, losses, run.checkpoint_every))
+        seconds = optimise(state, losses, start=start, callbacks=[*hooks, *callbacks])
+        with warnings.catch_warnings(record=True) as caught:  # a stalled run: auto smoothing at its bound
             warnings.simplefilter("always", SmoothingWarning)
-            state = TrainingState.create(
-                images, run, phase=phase, target_fraction=target_fraction, n_phases=n_phases, device=dev
-            )
-            run, target = state.config, state.target
-            if retry == 0:
-                _warn_if_unrepresentative(target.representativity, target.phase)
-            losses = np.full(run.iterations, np.nan)
-            key = _settings_key(run, target, reference_name)
-            start = _load_checkpoint(ckpt, key, state, losses) if (ckpt is not None and resume) else 0
-            hooks: list[TrainingCallback] = [ProgressBar()] if progress else []
-            if ckpt is not None:
-                hooks.append(Checkpoints(ckpt, key, losses, run.checkpoint_every))
-            seconds = optimise(state, losses, start=start, callbacks=[*hooks, *callbacks])
             thresholds, fraction_at_zero, smoothing = calibrate(
                 state, seed=random_streams(run.seed)["batchnorm"], progress=progress
             )
         stalled = [w for w in caught if issubclass(w.category, SmoothingWarning)]
-        for w in caught:  # the others as they came
+        for w in caught:  # the others, as calibration gave them
             if not issubclass(w.category, SmoothingWarning):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         final_loss = float(np.nanmean(losses[-20:]))
