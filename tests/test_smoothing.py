@@ -195,14 +195,17 @@ def test_auto_smoothing_is_recorded_as_the_sigma_chosen_and_is_none_with_a_targe
         TrainConfig(smoothing="sometimes")
 
 
+def _squares() -> np.ndarray:
+    """Squares of 16 pixels on 64²: 1/16 of the neighbour pairs of each row cross an interface (0.0625 here).
+    One iteration leaves the network's output near its initial noise, whose labels cross one every few voxels
+    even at σ = 2 (0.1 per pair on the fit above), so auto stops at its bound."""
+    return (np.add.outer(np.arange(64) // 16, np.arange(64) // 16) % 2).astype(np.uint8)
+
+
 def test_auto_smoothing_that_cannot_reach_the_reference_warns_in_one_line(tmp_path, capsys):
     from swnn.cli import main
 
-    # squares of 16 pixels: 1/16 of the neighbour pairs of each row cross an interface (0.0625 here); one
-    # iteration leaves the network's output near its initial noise, whose labels cross one every few voxels even
-    # at σ = 2 (0.1 per pair on the fit above), so auto stops at its bound
-    squares = (np.add.outer(np.arange(64) // 16, np.arange(64) // 16) % 2).astype(np.uint8)
-    np.save(tmp_path / "squares.npy", squares)
+    np.save(tmp_path / "squares.npy", _squares())
     argv = ["train", str(tmp_path / "squares.npy"), "-o", str(tmp_path / "m.pt"), "--iterations", "1"]
     tiny = ["--section", "24", "--scales", "1", "--template", "5", "--blocks", "2", "--channels", "4"]
     assert main([*argv, *tiny, "--smoothing", "auto", "--no-control-map", "--quiet", "--device", "cpu"]) == 0
@@ -216,8 +219,7 @@ def test_a_stalled_run_is_trained_again_from_the_next_seed():
     from swnn.calibration import SmoothingWarning
     from swnn.training import _settings_key, prepare_target
 
-    # the squares above: one iteration stalls every seed (auto at its bound), so each retry runs
-    squares = (np.add.outer(np.arange(64) // 16, np.arange(64) // 16) % 2).astype(np.uint8)
+    squares = _squares()  # one iteration stalls every seed (auto at its bound), so each retry runs
     config = TINY.replace(iterations=1, section=24, smoothing="auto", retries=1, seed=5)
     with pytest.warns(SmoothingWarning) as caught:
         model = train(squares, config=config, progress=False, device="cpu").model
