@@ -11,7 +11,8 @@ The notebook API (:mod:`swnn.api`), imported on first use so that the command st
 
 Modules: :mod:`swnn.patterns` (local pattern distributions, Eq. 7), :mod:`swnn.sliced` (sliced-Wasserstein
 distance, Eq. 16–18), :mod:`swnn.control` (target fraction, Sec. 2.2.3), :mod:`swnn.network` (the generator,
-Eq. 12–15), :mod:`swnn.training` (Algorithm 1), :mod:`swnn.generation` (block-wise generation, Sec. 3.4),
+Eq. 12–15), :mod:`swnn.config` (training settings and profiles), :mod:`swnn.training` (Algorithm 1),
+:mod:`swnn.generation` (block-wise generation, Sec. 3.4),
 :mod:`swnn.noise` (position-keyed noise), :mod:`swnn.io`, :mod:`swnn.references` and :mod:`swnn.cli`.
 """
 
@@ -26,7 +27,7 @@ _API = {
     "load_reference": "swnn.api",
     "train": "swnn.api",
     "TrainedModel": "swnn.model",
-    "TrainConfig": "swnn.training",
+    "TrainConfig": "swnn.config",
     "with_smoothing": "swnn.calibration",
     "read_microstructure": "swnn.io",
     "write_volume": "swnn.io",

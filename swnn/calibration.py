@@ -211,7 +211,7 @@ def with_smoothing(
     smoothing : float
         σ in voxels, ≥ 0 (0: none).
     """
-    from swnn.training import TrainConfig
+    from swnn.config import TrainConfig
 
     smoothing_radius(smoothing)  # a clear error for a negative or non-finite σ, or for "auto"
     if float(smoothing) > SIGMA_LIMIT:

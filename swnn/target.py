@@ -16,7 +16,7 @@ from swnn.control import control_patterns
 from swnn.patterns import multiscale_patterns, phase_channels, section_lineal_path, section_two_point
 
 if TYPE_CHECKING:
-    from swnn.training import TrainConfig
+    from swnn.config import TrainConfig
 
 __all__ = ["S2_MAX_LAG", "TrainingTarget", "interface_density", "prepare_target"]
 

@@ -232,6 +232,8 @@ def test_a_stalled_run_is_trained_again_from_the_next_seed():
     assert messages[1].startswith("smoothing 'auto': even σ = 2")  # the last run's, kept
     attempts = model.metadata.training["attempts"]
     assert [a["seed"] for a in attempts] == [5, 6] and all(a["smoothing"] == 2.0 for a in attempts)
+    # each run's seconds of iterations, so that a retry's cost can be read back
+    assert all(a["seconds"] > 0 for a in attempts)
     assert model.metadata.training["config"]["seed"] == 6 and model.smoothing == 2.0
     # the last run is the seed-6 run itself: the same weights as training seed 6 without retries
     with pytest.warns(SmoothingWarning):
