@@ -98,57 +98,75 @@ def _check_field(field: torch.Tensor, r_max: int) -> tuple[int, int]:
     return h, w
 
 
-def section_two_point(field: torch.Tensor, r_max: int) -> torch.Tensor:
+def section_two_point(field: torch.Tensor, r_max: int, *, diagonals: bool = False) -> torch.Tensor:
     """Two-point function of 2D fields along each of their two axes, r = 0 … r_max (differentiable).
 
     S2(r) = Σ f(x)·f(x + r e) / (number of pairs at lag r), the non-periodic estimate with (N − r) pairs per
     line: for an indicator field the two-point probability of the phase. Unlike
     :func:`physics.correlation.two_point_probability` it is differentiable, for the two-point term of training
-    (``s2_weight`` of :class:`swnn.training.TrainConfig`).
+    (``s2_weight`` of :class:`swnn.config.TrainConfig`).
 
     Parameters
     ----------
     field : Tensor of shape (B, H, W)
     r_max : int
         Largest lag, smaller than H and W.
+    diagonals : bool
+        Also along the two diagonals, e = (1, 1) and (1, −1): lag r is r diagonal steps, r·√2 pixels apart.
 
     Returns
     -------
-    Tensor of shape (B, 2, r_max + 1)
-        ``[:, 0]`` along H (rows apart), ``[:, 1]`` along W.
+    Tensor of shape (B, 2, r_max + 1), or (B, 4, r_max + 1) with ``diagonals``
+        ``[:, 0]`` along H (rows apart), ``[:, 1]`` along W, ``[:, 2]`` along (1, 1), ``[:, 3]`` along (1, −1).
     """
     h, w = _check_field(field, r_max)
     rows, cols = [], []
     for r in range(r_max + 1):
         rows.append((field[:, r:, :] * field[:, : h - r, :]).mean(dim=(1, 2)))
         cols.append((field[:, :, r:] * field[:, :, : w - r]).mean(dim=(1, 2)))
-    return torch.stack([torch.stack(rows, dim=-1), torch.stack(cols, dim=-1)], dim=1)
+    curves = [torch.stack(rows, dim=-1), torch.stack(cols, dim=-1)]
+    if diagonals:
+        for f in (field, field.flip(-1)):  # (1, −1) is (1, 1) of the mirrored field
+            curves.append(
+                torch.stack(
+                    [(f[:, r:, r:] * f[:, : h - r, : w - r]).mean(dim=(1, 2)) for r in range(r_max + 1)],
+                    dim=-1,
+                )
+            )
+    return torch.stack(curves, dim=1)
 
 
-def section_lineal_path(field: torch.Tensor, r_max: int) -> torch.Tensor:
+def section_lineal_path(field: torch.Tensor, r_max: int, *, diagonals: bool = False) -> torch.Tensor:
     """Lineal path function of 2D fields along each of their two axes, r = 0 … r_max (differentiable).
 
     L(r) = mean over all segments of r + 1 consecutive pixels along an axis of Π f over the segment, the
     non-periodic estimate: for an indicator field the probability that the segment lies in the phase, as
     :func:`physics.lineal_path.lineal_path` counts it from run lengths (which has no gradient). Used by the
-    lineal-path term of training (``lineal_weight`` of :class:`swnn.training.TrainConfig`).
+    lineal-path term of training (``lineal_weight`` of :class:`swnn.config.TrainConfig`).
 
     Parameters
     ----------
     field : Tensor of shape (B, H, W)
     r_max : int
         Longest segment, smaller than H and W.
+    diagonals : bool
+        Also along the two diagonals, (1, 1) and (1, −1): segments of r + 1 pixels one diagonal step apart.
 
     Returns
     -------
-    Tensor of shape (B, 2, r_max + 1)
-        ``[:, 0]`` along H, ``[:, 1]`` along W.
+    Tensor of shape (B, 2, r_max + 1), or (B, 4, r_max + 1) with ``diagonals``
+        ``[:, 0]`` along H, ``[:, 1]`` along W, ``[:, 2]`` along (1, 1), ``[:, 3]`` along (1, −1).
     """
     h, w = _check_field(field, r_max)
     rows, cols = [field], [field]  # products over segments of r + 1 pixels starting at each position
     for r in range(1, r_max + 1):
         rows.append(rows[-1][:, :-1, :] * field[:, r:, :])
         cols.append(cols[-1][:, :, :-1] * field[:, :, r:])
-    along_h = torch.stack([p.mean(dim=(1, 2)) for p in rows], dim=-1)
-    along_w = torch.stack([p.mean(dim=(1, 2)) for p in cols], dim=-1)
-    return torch.stack([along_h, along_w], dim=1)
+    curves = [torch.stack([p.mean(dim=(1, 2)) for p in run], dim=-1) for run in (rows, cols)]
+    if diagonals:
+        for f in (field, field.flip(-1)):  # (1, −1) is (1, 1) of the mirrored field
+            run = [f]
+            for r in range(1, r_max + 1):
+                run.append(run[-1][:, :-1, :-1] * f[:, r:, r:])
+            curves.append(torch.stack([p.mean(dim=(1, 2)) for p in run], dim=-1))
+    return torch.stack(curves, dim=1)

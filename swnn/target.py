@@ -123,9 +123,11 @@ def prepare_target(
         per_axis.append(cache[id(imgs)])
     s2 = lineal = None
     if config.s2_weight > 0 and target_fraction is None:
-        s2 = _target_curves(section_two_point, per_axis_images, phase, config.section)
+        s2 = _target_curves(section_two_point, per_axis_images, phase, config.section, config.curve_diagonals)
     if config.lineal_weight > 0 and target_fraction is None:
-        lineal = _target_curves(section_lineal_path, per_axis_images, phase, config.section)
+        lineal = _target_curves(
+            section_lineal_path, per_axis_images, phase, config.section, config.curve_diagonals
+        )
     return TrainingTarget(
         s2=s2,
         lineal=lineal,
@@ -212,10 +214,13 @@ S2_MAX_LAG = 32
 """Largest lag of the two-point and lineal-path loss terms (the fidelity measure's r ≤ 32)."""
 
 
-def _target_curves(function, per_axis_images: list, phase: int, section: int) -> torch.Tensor:
-    """Mean of ``function`` (S2 or L) of each axis's target images along their two axes.
+def _target_curves(
+    function, per_axis_images: list, phase: int, section: int, diagonals: bool = False
+) -> torch.Tensor:
+    """Mean of ``function`` (S2 or L) of each axis's target images along their two axes (and diagonals).
 
-    Lags r = 0 … min(32, section − 1, image side − 1). Returns a tensor of shape (axes, 2, r_max + 1).
+    Lags r = 0 … min(32, section − 1, image side − 1). Returns a tensor of shape (axes, 2, r_max + 1), or
+    (axes, 4, r_max + 1) with ``diagonals``.
     """
     smallest = min(min(np.asarray(im).shape) for imgs in per_axis_images for im in imgs)
     r_max = min(S2_MAX_LAG, section - 1, smallest - 1)
@@ -223,7 +228,11 @@ def _target_curves(function, per_axis_images: list, phase: int, section: int) ->
     for imgs in per_axis_images:
         if id(imgs) not in per_list:
             curves = [
-                function(torch.from_numpy((np.asarray(im) == phase).astype(np.float64))[None], r_max)[0]
+                function(
+                    torch.from_numpy((np.asarray(im) == phase).astype(np.float64))[None],
+                    r_max,
+                    diagonals=diagonals,
+                )[0]
                 for im in imgs
             ]
             per_list[id(imgs)] = torch.stack(curves).mean(dim=0)

@@ -103,7 +103,7 @@ def _hard_sections(sections: list[torch.Tensor], phase: int) -> torch.Tensor:
 def _curve_term(
     generated: torch.Tensor, wanted: torch.Tensor, scale: float, by_direction: bool = False
 ) -> torch.Tensor:
-    """RMSE of the sections' curves (axes, 2, R + 1) against the target's, in units of ``scale``.
+    """RMSE of the sections' curves (axes, 2 or 4, R + 1) against the target's, in units of ``scale``.
 
     Rows (section axis, direction) that share one target curve are averaged before the difference is squared, so
     the term measures the bias of the curve and not the sampling noise of one section. With ``by_direction``
@@ -116,9 +116,15 @@ def _curve_term(
     curves, group = torch.unique(wanted.reshape(-1, r), dim=0, return_inverse=True)
     groups = len(curves)
     if by_direction:
-        along = [[d for d in range(3) if d != axis] for axis in range(generated.shape[0])]
+        # the two axes of the section normal to ``axis`` are the volume's other two, in order; its two diagonals
+        # (rows 2 and 3, when measured) are directions of that section alone: 3 + 2·axis and 4 + 2·axis
+        rows = generated.shape[1]
+        along = [
+            [d for d in range(3) if d != axis] + [3 + 2 * axis + j for j in range(rows - 2)]
+            for axis in range(generated.shape[0])
+        ]
         keys, group = torch.unique(
-            group * 3 + torch.tensor(along, device=group.device).reshape(-1), return_inverse=True
+            group * 9 + torch.tensor(along, device=group.device).reshape(-1), return_inverse=True
         )
         groups = len(keys)
     means = diff.new_zeros(groups, r).index_add_(0, group, diff)
@@ -131,7 +137,8 @@ def _two_point_term(
 ) -> torch.Tensor:
     """RMSE of the sections' S2 against the target's, r ≤ 2·l_a, in units of φ(1 − φ) (see s2_weight)."""
     r_max = min(2 * halo, target.s2.shape[-1] - 1)
-    generated = section_two_point(_hard_sections(sections, target.phase), r_max)  # (axes, 2, R + 1)
+    diagonals = target.s2.shape[1] == 4
+    generated = section_two_point(_hard_sections(sections, target.phase), r_max, diagonals=diagonals)
     phi = target.reference_fraction
     wanted = target.s2[: len(sections), :, : r_max + 1]
     return _curve_term(generated, wanted, phi * (1.0 - phi), by_direction)
@@ -142,7 +149,8 @@ def _lineal_term(
 ) -> torch.Tensor:
     """RMSE of the sections' lineal path against the target's, r ≤ 32, in units of φ (see lineal_weight)."""
     r_max = target.lineal.shape[-1] - 1
-    generated = section_lineal_path(_hard_sections(sections, target.phase), r_max)
+    diagonals = target.lineal.shape[1] == 4
+    generated = section_lineal_path(_hard_sections(sections, target.phase), r_max, diagonals=diagonals)
     return _curve_term(generated, target.lineal[: len(sections)], target.reference_fraction, by_direction)
 
 

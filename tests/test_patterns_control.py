@@ -71,6 +71,65 @@ def test_section_lineal_path_equals_physics_lineal_path_on_indicators():
     assert torch.allclose(soft.grad[0, :, 0], torch.tensor([1, 2, 2, 1], dtype=torch.float64) / 12)
 
 
+def _along_diagonals(image: np.ndarray, r_max: int) -> tuple[np.ndarray, np.ndarray]:
+    """S2 and L along (1, 1) and (1, −1), counted line by line over the diagonals (np.diagonal) and from their
+    run lengths: a route independent of the shifted products of swnn.patterns. Shape (2, r_max + 1) each."""
+    h, w = image.shape
+    s2, lineal = np.zeros((2, r_max + 1)), np.zeros((2, r_max + 1))
+    for d, im in enumerate((image, image[:, ::-1])):
+        lines = [np.diagonal(im, offset).astype(np.int64) for offset in range(-h + 1, w)]
+        for r in range(r_max + 1):
+            pairs = (h - r) * (w - r)  # positions whose partner r steps on is inside
+            s2[d, r] = (
+                sum(int(np.dot(line[: len(line) - r], line[r:])) for line in lines if len(line) > r) / pairs
+            )
+            segments = 0
+            for line in lines:
+                edges = np.flatnonzero(np.diff(np.concatenate([[0], line, [0]])))
+                runs = edges[1::2] - edges[::2]
+                segments += int(np.maximum(runs - r, 0).sum())  # a run of n holds n − r segments of r + 1
+            lineal[d, r] = segments / pairs
+    return s2, lineal
+
+
+def test_diagonal_curves_equal_a_count_along_each_diagonal():
+    from scipy import ndimage
+
+    field = ndimage.gaussian_filter(np.random.default_rng(5).normal(size=(41, 34)), 2.5)
+    image = (field > 0.1).astype(np.uint8)
+    tensor = torch.from_numpy(image.astype(np.float64))[None]
+    s2 = section_two_point(tensor, 20, diagonals=True)[0]
+    lineal = section_lineal_path(tensor, 20, diagonals=True)[0]
+    expected_s2, expected_lineal = _along_diagonals(image, 20)
+    # both count the same pairs and segments as exact integers over the same positions: float64 round-off
+    assert np.allclose(s2[2:].numpy(), expected_s2, rtol=0, atol=1e-12)
+    assert expected_lineal[:, 10].min() > 0 and np.allclose(
+        lineal[2:].numpy(), expected_lineal, rtol=0, atol=1e-12
+    )
+    # the axis rows are those without diagonals
+    assert torch.equal(s2[:2], section_two_point(tensor, 20)[0])
+    assert torch.equal(lineal[:2], section_lineal_path(tensor, 20)[0])
+
+
+def test_diagonal_curves_of_a_checkerboard_and_of_diagonal_stripes():
+    i, j = np.indices((12, 12))
+    board = torch.from_numpy(((i + j) % 2).astype(np.float64))[None]
+    s2 = section_two_point(board, 5, diagonals=True)[0]
+    # along the axes the colour alternates: S2 = ½, 0, ½, ...; along a diagonal it never changes, so S2(r) is
+    # the phase's share of the (12 − r)² positions that have a partner (60 or 61 of 121 at odd r)
+    assert torch.allclose(s2[0], torch.tensor([0.5, 0, 0.5, 0, 0.5, 0], dtype=torch.float64))
+    for d, field in enumerate((board, board.flip(-1))):
+        window = torch.stack([field[0, : 12 - r, : 12 - r].mean() for r in range(6)])
+        assert torch.allclose(s2[2 + d], window, rtol=0, atol=1e-15)
+    stripes = torch.from_numpy(((i - j) % 4 < 2).astype(np.float64))[None]
+    lineal = section_lineal_path(stripes, 3, diagonals=True)[0]
+    # stripes two pixels wide along (1, 1): a segment along them never leaves its stripe, so L(r) is the phase's
+    # share of the segments' starting positions; along (1, −1) each step moves i − j by 2 and leaves the stripe
+    window = torch.stack([stripes[0, : 12 - r, : 12 - r].mean() for r in range(4)])
+    assert torch.allclose(lineal[2], window, rtol=0, atol=1e-15)
+    assert lineal[3, 0] == pytest.approx(0.5) and torch.all(lineal[3, 1:] == 0)
+
+
 def _labyrinth(seed=0, n=96):
     from scipy import ndimage
 

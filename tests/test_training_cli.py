@@ -186,6 +186,34 @@ def test_lineal_term_is_zero_for_sections_with_the_target_lineal_path():
     assert prepare_target(image, config, target_fraction=0.3).lineal is None
 
 
+def test_diagonal_curve_terms_hold_the_sections_diagonals_to_the_references():
+    import swnn.training as training
+    from swnn.patterns import section_lineal_path, section_two_point
+
+    image = _image(n=48)
+    config = TINY.replace(s2_weight=1.0, lineal_weight=1.0, section=48, curve_diagonals=True)
+    state = training.TrainingState.create(image, config, device="cpu")
+    assert state.target.s2.shape == (3, 4, 33) and state.target.lineal.shape == (3, 4, 33)
+    field = torch.from_numpy((image == 1).astype(np.float64))[None]
+    # the image and its transpose share their diagonals' curves ((1, 1) maps to itself, (1, −1) to its reverse),
+    # so the target's diagonal rows are the image's own; float32 storage of values in [0, 1]: 1e-7
+    for got, function in ((state.target.s2, section_two_point), (state.target.lineal, section_lineal_path)):
+        own = function(field, 32, diagonals=True)[0, 2:].numpy()
+        assert np.allclose(got[0, 2:].numpy(), own, atol=1e-7)
+    section = torch.from_numpy(image.astype(np.float32))[None, None]
+    sections = [section, section.transpose(2, 3), section]
+    halo = state.network.halo
+    for by_direction in (False, True):
+        # the reference's own sections: float32 means of ≤ 2304 products of 0/1, 1e-6 of the scale
+        assert float(training._two_point_term(sections, state.target, halo, by_direction)) < 1e-5
+        assert float(training._lineal_term(sections, state.target, by_direction)) < 1e-5
+    # diagonal stripes instead: their curves along (1, 1) stay high where the reference's fall, and far off
+    i, j = np.indices(image.shape)
+    stripes = torch.from_numpy(((i - j) % 8 < 3).astype(np.float32))[None, None]
+    assert float(training._two_point_term([stripes] * 3, state.target, halo)) > 0.1
+    assert np.isfinite(state.step())
+
+
 def calibration_labels(model, config, *, volumes):
     """The generated labels of the model's calibration volumes, pooled (flat)."""
     from swnn.generation import GenerationSettings, generate
