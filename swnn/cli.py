@@ -303,6 +303,7 @@ def _train(args) -> int:
         isotropic=args.isotropic,
         s2_weight=args.s2_weight,
         lineal_weight=args.lineal_weight,
+        curve_diagonals=args.curve_diagonals,
         smoothing=args.smoothing,
         checkpoint_every=args.checkpoint_every,
         retries=args.retries,

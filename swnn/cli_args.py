@@ -150,6 +150,13 @@ def parser() -> argparse.ArgumentParser:
         help="weight of the lineal-path term of the loss (0: none; not used with --fraction)",
     )
     p.add_argument(
+        "--curve-diagonals",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="measure the two-point and lineal-path terms along the diagonals of each section too, against "
+        "the reference's own diagonal curves (default: off)",
+    )
+    p.add_argument(
         "--smoothing",
         type=_smoothing,
         default=None,

@@ -353,10 +353,14 @@ def test_cli_train_generate_end_to_end(tmp_path, capsys):
     # the quick profile pools the image with its transpose unless told not to
     assert load_model(model).metadata.training["config"]["isotropic"] is True
     plain = tmp_path / "plain.pt"
-    extra = ["--no-isotropic", "--s2-weight", "0.5", "--lineal-weight", "0.25"]
+    extra = ["--no-isotropic", "--s2-weight", "0.5", "--lineal-weight", "0.25", "--curve-diagonals"]
     assert main(["train", str(tmp_path / "ref.npy"), "-o", str(plain), *extra, *args]) == 0
     saved = load_model(plain).metadata.training["config"]
     assert saved["isotropic"] is False and saved["s2_weight"] == 0.5 and saved["lineal_weight"] == 0.25
+    assert (
+        saved["curve_diagonals"] is True
+        and load_model(model).metadata.training["config"]["curve_diagonals"] is False
+    )
     assert load_model(plain).metadata.noise == NoiseSpec("standard normal", tile=32, whiten=32)
     assert (
         main(
