@@ -84,9 +84,10 @@ class TrainConfig:
     curve_diagonals : bool
         Measure the two-point and lineal-path terms along the two diagonals of each section too, against the
         reference's own diagonal curves (lag r: r diagonal steps, r·√2 pixels). The axes alone leave the
-        correlations along other directions free: samples of Berea trained on axis curves had a normalised S2
-        at 8.5 voxels 0.26–0.28 along the axes but 0.21 along face diagonals and 0.19 along body diagonals,
-        where the rock has 0.24–0.25 along all three (an anisotropy the rock does not have).
+        correlations along other directions free: unsmoothed samples of a Berea model trained on 256² sections
+        had a normalised S2 at 8.5 voxels of 0.22 along the axes but 0.14 along face diagonals and 0.12 along
+        body diagonals, where the rock has 0.25 along all three (docs/results.md, "Berea: diagonal curve
+        terms and the weight of the two-point term").
     noise_whiten : int
         Side of the cells of the generation noise that are whitened (mean 0 and identity covariance per cell,
         see :class:`swnn.noise.NoiseField`); 0 for plain noise. Stored in the model, and used for the threshold's
