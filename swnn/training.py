@@ -519,7 +519,7 @@ def train(
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         final_loss = float(np.nanmean(losses[-20:]))
         attempts.append(
-            {"seed": run.seed, "final_loss": final_loss, "smoothing": smoothing, "seconds": round(seconds, 1)}
+            {"seed": run.seed, "final_loss": final_loss, "smoothing": smoothing, "seconds": float(seconds)}
         )
         if not stalled:
             break
