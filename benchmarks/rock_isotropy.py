@@ -7,13 +7,16 @@ axes, the 6 face diagonals and the 4 body diagonals. For each family the normali
 (interpolated along the axes, the 6th face-diagonal step and the 5th body-diagonal step, 8.49 and 8.66
 voxels). An isotropic material has the same value along all three; training holds only the axes and, with
 ``curve_diagonals``, the face diagonals. The formation factor F = 1 / k_eff along z of the pore space (pore
-conductivity 1, solid 1e-4, periodic sides) measures how straight the conducting paths are. Every volume is
-appended to ``OUT.jsonl`` as it is done; ``--summary`` prints means with 95 % t intervals.
+conductivity 1, solid 1e-4, periodic sides) measures how straight the conducting paths are;
+``--no-formation-factor`` leaves it out (the two-point functions alone take seconds a volume, F up to a
+minute). Every volume is appended to ``OUT.jsonl`` as it is done; ``--summary`` prints means with 95 % t
+intervals.
 
 Usage::
 
     python -m benchmarks.rock_isotropy OUT.jsonl --truth ../shared/data/berea/berea_400.zip [--pieces 27]
-    python -m benchmarks.rock_isotropy OUT.jsonl --model NAME=MODEL.pt [--model ...] [--samples 8]
+    python -m benchmarks.rock_isotropy OUT.jsonl --model NAME=MODEL.pt [--model ...] [--samples 8] \
+        [--no-formation-factor]
     python -m benchmarks.rock_isotropy OUT.jsonl --summary
 """
 
@@ -71,18 +74,14 @@ def formation_factor(pore: np.ndarray) -> tuple[float, bool]:
     return 1.0 / result.k_eff, bool(result.converged)
 
 
-def measure(pore: np.ndarray) -> dict:
+def measure(pore: np.ndarray, formation: bool = True) -> dict:
     t0 = time.perf_counter()
-    f, converged = formation_factor(pore)
     fraction = float(pore.mean())
-    return {
-        "fraction": fraction,
-        **directional_s2(pore),
-        "F": f,
-        "phiF": fraction * f,
-        "F_converged": converged,
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
+    row = {"fraction": fraction, **directional_s2(pore)}
+    if formation:
+        f, converged = formation_factor(pore)
+        row.update(F=f, phiF=fraction * f, F_converged=converged)
+    return {**row, "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def _append(out: Path, row: dict) -> None:
@@ -97,7 +96,7 @@ def _done(out: Path) -> set:
     return {(r["name"], r["i"]) for r in map(json.loads, out.read_text().splitlines())}
 
 
-def run_truth(out: Path, path: str, pieces: int) -> None:
+def run_truth(out: Path, path: str, pieces: int, formation: bool = True) -> None:
     from reports.truth import plan_truth, truth_pieces
     from swnn.references import load_reference
 
@@ -105,10 +104,10 @@ def run_truth(out: Path, path: str, pieces: int) -> None:
     done = _done(out)
     for piece, array in truth_pieces(plan_truth(volume.shape, SIDE, pieces), volume):
         if ("truth", piece.index) not in done:
-            _append(out, {"name": "truth", "i": piece.index, **measure(array == 0)})
+            _append(out, {"name": "truth", "i": piece.index, **measure(array == 0, formation)})
 
 
-def run_models(out: Path, models: list[str], samples: int) -> None:
+def run_models(out: Path, models: list[str], samples: int, formation: bool = True) -> None:
     from swnn.generation import GenerationSettings, generate
     from swnn.model import load_model
 
@@ -126,19 +125,24 @@ def run_models(out: Path, models: list[str], samples: int) -> None:
                 sample=sample,
                 device="cpu",
             )
-            _append(out, {"name": name, "i": sample, "sigma": model.smoothing, **measure(volume == 0)})
+            row = measure(volume == 0, formation)
+            _append(out, {"name": name, "i": sample, "sigma": model.smoothing, **row})
 
 
 def summary(out: Path) -> dict:
-    """Per name: n, mean and 95 % t interval of the fraction, each family's S2 at 8.5 voxels, F and φF."""
+    """Per name: n, mean and 95 % t interval of the fraction, each family's S2 at 8.5 voxels, F and φF (where
+    every volume of the name has F)."""
     from reports.statistics import summarize
 
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     table = {}
     for name in dict.fromkeys(r["name"] for r in rows):
         group = [r for r in rows if r["name"] == name]
-        entry: dict = {"n": len(group), "F_converged": all(r["F_converged"] for r in group)}
-        for key in ("fraction", "s2_axis_at", "s2_face_at", "s2_body_at", "F", "phiF"):
+        with_f = all("F" in r for r in group)
+        entry: dict = {"n": len(group)}
+        if with_f:
+            entry["F_converged"] = all(r["F_converged"] for r in group)
+        for key in ("fraction", "s2_axis_at", "s2_face_at", "s2_body_at", *(("F", "phiF") if with_f else ())):
             s = summarize([r[key] for r in group])
             entry[key] = [round(s.mean, 4), round(s.ci_low, 4), round(s.ci_high, 4)]
         ratio = [r["s2_body_at"] / r["s2_axis_at"] for r in group]
@@ -155,12 +159,15 @@ def main() -> None:
     parser.add_argument("--pieces", type=int, default=27)
     parser.add_argument("--model", action="append", default=[], help="NAME=MODEL.pt")
     parser.add_argument("--samples", type=int, default=8)
+    parser.add_argument(
+        "--formation-factor", action=argparse.BooleanOptionalAction, default=True, help="measure F along z"
+    )
     parser.add_argument("--summary", action="store_true")
     args = parser.parse_args()
     if not args.summary:
         if args.truth:
-            run_truth(args.out, args.truth, args.pieces)
-        run_models(args.out, args.model, args.samples)
+            run_truth(args.out, args.truth, args.pieces, args.formation_factor)
+        run_models(args.out, args.model, args.samples, args.formation_factor)
     print(json.dumps(summary(args.out), indent=1))
 
 

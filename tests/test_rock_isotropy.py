@@ -65,3 +65,19 @@ def test_summary_reads_each_name_with_intervals(tmp_path):
     assert entry["n"] == 5 and entry["F"][0] == pytest.approx(22.0)
     assert entry["body_over_axis"][0] == pytest.approx(0.7) and entry["F_converged"] is True
     assert entry["F"][1] < 22.0 < entry["F"][2]
+
+
+def test_volumes_measured_without_formation_factor_are_summarised_without_it(tmp_path):
+    from benchmarks.rock_isotropy import measure
+
+    rng = np.random.default_rng(0)
+    pore = rng.random((16, 16, 16)) < 0.3
+    row = measure(pore, formation=False)
+    assert "F" not in row and row["fraction"] == pytest.approx(pore.mean())
+    assert row["s2_axis_at"] == directional_s2(pore)["s2_axis_at"]  # the same estimator with or without F
+    out = tmp_path / "rows.jsonl"
+    out.write_text("".join(json.dumps({"name": "m", "i": i, **row}) + "\n" for i in range(3)))
+    entry = summary(out)["m"]
+    assert entry["n"] == 3 and "F" not in entry and "F_converged" not in entry
+    # three equal rows: the interval collapses on the value
+    assert entry["s2_axis_at"][0] == pytest.approx(round(row["s2_axis_at"], 4))
