@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-SIDE = 128
+from benchmarks.rock_smoothing import SIDE, sample_volume
+
 FAMILIES = {
     "axis": [(1, 0, 0), (0, 1, 0), (0, 0, 1)],
     "face": [(1, 1, 0), (1, -1, 0), (1, 0, 1), (1, 0, -1), (0, 1, 1), (0, 1, -1)],
@@ -108,7 +109,6 @@ def run_truth(out: Path, path: str, pieces: int, formation: bool = True) -> None
 
 
 def run_models(out: Path, models: list[str], samples: int, formation: bool = True) -> None:
-    from swnn.generation import GenerationSettings, generate
     from swnn.model import load_model
 
     done = _done(out)
@@ -118,14 +118,7 @@ def run_models(out: Path, models: list[str], samples: int, formation: bool = Tru
         for sample in range(samples):
             if (name, sample) in done:
                 continue
-            volume = generate(
-                model,
-                (SIDE,) * 3,
-                settings=GenerationSettings(seed=0, precision="fp32"),
-                sample=sample,
-                device="cpu",
-            )
-            row = measure(volume == 0, formation)
+            row = measure(sample_volume(model, sample) == 0, formation)
             _append(out, {"name": name, "i": sample, "sigma": model.smoothing, **row})
 
 
