@@ -297,6 +297,7 @@ def _train(args) -> int:
         section=args.section,
         blocks=args.blocks,
         dilations=tuple(args.dilations) if args.dilations else None,
+        coarse_noise=args.coarse_noise,
         channels=args.channels,
         precision=args.precision,
         dim=args.dim,

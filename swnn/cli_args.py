@@ -126,6 +126,14 @@ def parser() -> argparse.ArgumentParser:
         help="spacing of the taps of each block A, one per block (default: all 1; e.g. 1 1 2 2 4 4 1 1 sees "
         "33³ voxels of noise instead of 17³)",
     )
+    p.add_argument(
+        "--coarse-noise",
+        type=int,
+        default=None,
+        metavar="B",
+        help="let the first block also read the noise averaged over B³ cubes (B odd ≥ 3; default 0: none): a "
+        "view of the noise B voxels wide at the cost of one box filter",
+    )
     p.add_argument("--channels", type=int, default=None, help="channels per block")
     p.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"))
     p.add_argument("--dim", type=int, default=3, choices=(2, 3), help="3: 2D→3D (default), 2: 2D→2D")

@@ -43,6 +43,11 @@ class TrainConfig:
         Spacing of the taps of each block A, one per block (empty: all 1, the paper's network). The receptive
         field grows to 2 Σ d_i + 1 at the same weights and work per output voxel (:class:`swnn.network.SWNN`);
         e.g. (1, 1, 2, 2, 4, 4, 1, 1) sees 33³ voxels of noise instead of 17³.
+    coarse_noise : int
+        Side b (odd, ≥ 3) of the cube over which the input noise is averaged into extra channels of the first
+        block (:class:`swnn.network.SWNN`; an extension of the paper): the blocks see a low-pass view of the noise
+        b voxels wide beside the noise itself, so the output depends on a cube of side 2·l_a + b. 0 (default):
+        none.
     channels, noise_channels : int
         Width of blocks A and of the input noise.
     precision : str
@@ -126,6 +131,7 @@ class TrainConfig:
     section: int = 64
     blocks: int = 8
     dilations: tuple[int, ...] = ()
+    coarse_noise: int = 0
     channels: int = 24
     noise_channels: int = 3
     precision: str = "auto"
@@ -158,6 +164,10 @@ class TrainConfig:
             "dilations": (
                 not self.dilations or (len(self.dilations) == self.blocks and min(self.dilations) >= 1),
                 f"empty (all 1) or one integer ≥ 1 per block ({self.blocks})",
+            ),
+            "coarse_noise": (
+                self.coarse_noise == 0 or (self.coarse_noise >= 3 and self.coarse_noise % 2 == 1),
+                "0 (none) or an odd side of at least 3 voxels",
             ),
             "channels": (self.channels >= 1, "at least 1"),
             "noise_channels": (self.noise_channels >= 1, "at least 1"),

@@ -24,9 +24,9 @@ __all__ = ["FORMAT", "SCHEMA", "ModelMetadata", "NoiseSpec", "ReferenceInfo", "T
 FORMAT = "swnn-model/1"
 """The container: one ``torch.save`` file of tensors, a format string and the metadata as JSON."""
 
-SCHEMA = 6
+SCHEMA = 7
 """Version of :class:`ModelMetadata` (3: ``control_map``; 4: the reference's ``integral_range`` and
-``fraction_std``; 5: ``dilations``; 6: ``smoothing``). Files without a ``schema`` key are schema 1; older schemas
+``fraction_std``; 5: ``dilations``; 6: ``smoothing``; 7: ``coarse_noise``). Files without a ``schema`` key are schema 1; older schemas
 load with defaults for what they lack, and a newer schema is refused (its thresholds may belong to settings this
 version does not apply)."""
 
@@ -70,6 +70,9 @@ class ModelMetadata:
     dilations : tuple of int or None
         Spacing of the taps of each block A (:class:`swnn.network.SWNN`); None (files of schema 4 and older)
         for all 1.
+    coarse_noise : int
+        Side of the cube over which the first block also averages the noise (:class:`swnn.network.SWNN`); 0 (and
+        files of schema 6 and older) for none.
     noise : NoiseSpec
     threshold : float or None
         The fixed float32 logit threshold of phase 1 (two phases; None for more).
@@ -105,6 +108,7 @@ class ModelMetadata:
     channels: int
     noise_channels: int
     dilations: tuple[int, ...] | None = None
+    coarse_noise: int = 0
     noise: NoiseSpec = NoiseSpec()
     threshold: float | None = None
     thresholds: dict | None = None
@@ -176,6 +180,7 @@ class TrainedModel:
             channels=network.channels,
             noise_channels=network.noise_channels,
             dilations=network.dilations,
+            coarse_noise=network.coarse,
             noise=noise,
             threshold=threshold,
             thresholds={"fp32": threshold, "bf16": threshold},
@@ -248,6 +253,7 @@ class TrainedModel:
             channels=net.channels,
             noise_channels=net.noise_channels,
             dilations=net.dilations,
+            coarse_noise=net.coarse,
             model_sha256=self.model_hash(),
         )
         record = {"format": FORMAT, **meta.to_dict()}
@@ -284,6 +290,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Train
             channels=meta.channels,
             noise_channels=meta.noise_channels,
             dilations=meta.dilations,
+            coarse=meta.coarse_noise,
         )
         network.load_state_dict(blob["state_dict"])
     except NewerSchemaError as error:

@@ -9,6 +9,12 @@ Dilated blocks (an extension of the paper): block A number i may space its 3³ t
 (Yu & Koltun 2016). It then trims ``d_i`` voxels on each side, so the halo is h = Σ d_i and the receptive field
 2 h + 1, with the same weights and the same work per output voxel; only the input grows, to (n + 2h)³.
 
+Coarse noise (an extension of the paper): with ``coarse = b`` the first block also reads the mean of the noise
+over the b³ cube around each voxel, scaled to unit variance (b^{3/2} times the mean), as ``noise_channels`` more
+channels. It is a fixed low-pass of the same noise, so the output still depends on a finite cube of noise, now
+of side 2 h + b with h = l_a (or Σ d_i), and chunked generation stays exact; the halo becomes h + (b − 1) / 2. It
+gives the blocks a view of the noise b voxels wide at the cost of one box filter.
+
 Outputs are logits: one channel for two phases (sigmoid gives the probability of phase 1), n channels for n > 2
 phases (softmax). :meth:`SWNN.phase_probabilities` returns the phase channels 1..n−1 used for patterns.
 """
@@ -74,6 +80,9 @@ class SWNN(nn.Module):
         LeakyReLU slope.
     dilations : sequence of int, optional
         Spacing of the taps of each block A (one per block, each ≥ 1); all 1 (the paper's network) by default.
+    coarse : int
+        Side b (odd, ≥ 3) of the cube over which the noise is averaged into extra input channels; 0 (default)
+        for none.
     """
 
     def __init__(
@@ -85,6 +94,7 @@ class SWNN(nn.Module):
         noise_channels: int = 3,
         negative_slope: float = 0.2,
         dilations: Sequence[int] | None = None,
+        coarse: int = 0,
     ):
         super().__init__()
         if n_phases < 2:
@@ -97,7 +107,11 @@ class SWNN(nn.Module):
         dilations = (1,) * blocks if not dilations else tuple(int(d) for d in dilations)
         if len(dilations) != blocks or min(dilations) < 1:
             raise ValueError(f"dilations must be {blocks} integers ≥ 1 (one per block A), got {dilations}")
+        coarse = int(coarse)
+        if coarse != 0 and (coarse < 3 or coarse % 2 == 0):
+            raise ValueError(f"coarse must be 0 (none) or an odd side of at least 3 voxels, got {coarse}")
         self.dilations = dilations
+        self.coarse = coarse
         self.n_phases = n_phases
         self.blocks = blocks
         self.channels = channels
@@ -105,7 +119,7 @@ class SWNN(nn.Module):
         self.negative_slope = negative_slope
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
-        c_in = noise_channels
+        c_in = noise_channels * (2 if coarse else 1)
         for dilation in dilations:
             self.convs.append(nn.Conv3d(c_in, channels, 3, dilation=dilation))
             self.norms.append(nn.BatchNorm3d(channels))
@@ -114,12 +128,13 @@ class SWNN(nn.Module):
 
     @property
     def halo(self) -> int:
-        """Voxels trimmed on each side: l_a, or Σ d_i with dilated blocks."""
-        return sum(self.dilations)
+        """Voxels trimmed on each side: l_a, or Σ d_i with dilated blocks, plus (b − 1) / 2 with coarse noise."""
+        return sum(self.dilations) + self.coarse // 2
 
     @property
     def receptive_field(self) -> int:
-        """Side of the cube of noise one output voxel depends on: 2·l_a + 1, or 2 Σ d_i + 1."""
+        """Side of the cube of noise one output voxel depends on: 2·l_a + 1, or 2 Σ d_i + 1 (+ b − 1 with
+        coarse noise)."""
         return 2 * self.halo + 1
 
     def forward(self, noise: torch.Tensor, *, permutation: Sequence[int] | None = None) -> torch.Tensor:
@@ -134,13 +149,24 @@ class SWNN(nn.Module):
             can be laid out with its thin axis where the convolution is fastest.
         """
         perm = None if permutation is None or tuple(permutation) == (0, 1, 2) else tuple(permutation)
-        x = noise
+        x = noise if not self.coarse else self._with_coarse(noise)
         for conv, norm in zip(self.convs, self.norms, strict=True):
             weight = conv.weight if perm is None else conv.weight.permute(0, 1, *(2 + p for p in perm))
             x = F.conv3d(x, weight, conv.bias, dilation=conv.dilation)
             x = F.leaky_relu(x, self.negative_slope)
             x = norm(x)
         return self.head(x)
+
+    def _with_coarse(self, noise: torch.Tensor) -> torch.Tensor:
+        """The noise's central part beside its mean over b³ cubes (unit variance), valid voxels only."""
+        b, r = self.coarse, self.coarse // 2
+        mean = noise
+        for axis in range(3):  # the cube's mean as three means along lines: 3b additions per voxel, not b³
+            kernel = [1, 1, 1]
+            kernel[axis] = b
+            mean = F.avg_pool3d(mean, kernel, stride=1)
+        centre = noise[:, :, r:-r, r:-r, r:-r]
+        return torch.cat([centre, mean * b**1.5], dim=1)
 
     def phase_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """Channels 1..n−1 of the phase probabilities, shape (B, n−1, ...)."""

@@ -274,6 +274,7 @@ class TrainingState:
             channels=config.channels,
             noise_channels=config.noise_channels,
             dilations=config.dilations or None,
+            coarse=config.coarse_noise,
         )
         network.to(dev)
         if dev.type == "cpu":
@@ -542,6 +543,7 @@ def train(
         channels=network.channels,
         noise_channels=network.noise_channels,
         dilations=network.dilations,
+        coarse_noise=network.coarse,
         noise=NoiseSpec(tile=NOISE_TILE, whiten=config.noise_whiten),
         threshold=None if thresholds is None else thresholds["fp32"],
         thresholds=thresholds,

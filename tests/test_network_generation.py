@@ -21,6 +21,17 @@ def test_receptive_field_and_shapes():
     assert SWNN(3, blocks=2)(torch.randn(2, 3, 5, 5, 5)).shape == (2, 3, 1, 1, 1)
 
 
+def _reach(net, side):
+    """First and last noise index, per axis, that output voxel (1, 1, 1) of a side³ input depends on."""
+    noise = torch.randn(1, 3, side, side, side, requires_grad=True)
+    net(noise)[0, 0, 1, 1, 1].backward()
+    reach = noise.grad.abs().sum(dim=(0, 1))
+    touched = [
+        np.flatnonzero(reach.sum(dim=tuple(a for a in range(3) if a != axis)).numpy()) for axis in range(3)
+    ]
+    return [(int(t.min()), int(t.max())) for t in touched]
+
+
 def test_dilated_blocks_reach_their_receptive_field():
     # dilations 1, 2, 3: halo 6, receptive field 13 with the weights of three 3³ blocks
     torch.manual_seed(0)
@@ -29,14 +40,28 @@ def test_dilated_blocks_reach_their_receptive_field():
     assert net.n_parameters() == SWNN(blocks=3, channels=4).n_parameters()
     assert net(torch.randn(1, 3, 13, 14, 20)).shape == (1, 1, 1, 2, 8)
     # the output voxel depends on noise exactly 6 voxels either side along each axis, not beyond
-    noise = torch.randn(1, 3, 15, 15, 15, requires_grad=True)
-    net(noise)[0, 0, 1, 1, 1].backward()
-    reach = noise.grad.abs().sum(dim=(0, 1))
-    for axis in range(3):
-        touched = np.flatnonzero(reach.sum(dim=tuple(a for a in range(3) if a != axis)).numpy())
-        assert (touched.min(), touched.max()) == (1, 13)
+    assert _reach(net, 15) == [(1, 13)] * 3
     with pytest.raises(ValueError, match="dilations must be 3 integers"):
         SWNN(blocks=3, dilations=(1, 2))
+
+
+def test_coarse_noise_is_the_cube_mean_beside_the_noise():
+    # b = 5: halo 2 + 2 = 4, receptive field 2·2 + 5 = 9; the extra channels are the mean over 5³ cubes × 5^1.5
+    torch.manual_seed(0)
+    net = SWNN(blocks=2, channels=4, coarse=5).eval()
+    assert net.halo == 4 and net.receptive_field == 9
+    noise = torch.randn(1, 3, 11, 12, 13, dtype=torch.float64)
+    both = net._with_coarse(noise)
+    assert both.shape == (1, 6, 7, 8, 9)
+    torch.testing.assert_close(both[:, :3], noise[:, :, 2:-2, 2:-2, 2:-2], rtol=0, atol=0)
+    cube = noise[0, :, 1:6, 3:8, 0:5].mean(dim=(1, 2, 3)) * 5**1.5  # the cube centred on voxel (3, 5, 2)
+    torch.testing.assert_close(both[0, 3:, 1, 3, 0], cube, rtol=1e-12, atol=1e-12)
+    assert net(noise.float()).shape == (1, 1, 3, 4, 5)
+    # the output voxel depends on noise exactly 4 voxels either side along each axis, not beyond
+    assert _reach(net, 11) == [(1, 9)] * 3
+    for bad in (1, 2, 4, -3):
+        with pytest.raises(ValueError, match="coarse must be 0"):
+            SWNN(blocks=2, coarse=bad)
 
 
 def test_eq12_blocks_from_correlation_length():
@@ -142,9 +167,9 @@ def test_whitened_noise_cells_have_exact_moments():
         NoiseField(seed=2, tile=8, whiten=3)
 
 
-def _model(blocks=3, n_phases=2, seed=0, whiten=0, dilations=None):
+def _model(blocks=3, n_phases=2, seed=0, whiten=0, dilations=None, coarse=0):
     torch.manual_seed(seed)
-    net = SWNN(n_phases, blocks=blocks, channels=8, dilations=dilations)
+    net = SWNN(n_phases, blocks=blocks, channels=8, dilations=dilations, coarse=coarse)
     with torch.no_grad():  # non-trivial BatchNorm statistics
         for norm in net.norms:
             norm.running_mean.uniform_(-0.2, 0.2)
@@ -160,11 +185,15 @@ def _model(blocks=3, n_phases=2, seed=0, whiten=0, dilations=None):
 @pytest.mark.parametrize("n_phases", [2, 3])
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("whiten", [0, 4])
-@pytest.mark.parametrize("dilations", [None, (1, 2, 1)])
-def test_chunked_generation_equals_whole_pass(n_phases, precision, whiten, dilations):
-    # dilated blocks: halo 1 + 2 + 1 = 4, and blocks smaller than it still read the noise of the whole pass
-    model = _model(n_phases=n_phases, whiten=whiten, dilations=dilations)
-    assert model.network.halo == (3 if dilations is None else 4)
+@pytest.mark.parametrize(("dilations", "coarse"), [(None, 0), ((1, 2, 1), 0), (None, 5)])
+def test_chunked_generation_equals_whole_pass(n_phases, precision, whiten, dilations, coarse):
+    # dilated blocks: halo 1 + 2 + 1 = 4; coarse noise of 5³: halo 3 + 2 = 5; blocks smaller than the halo
+    # still read the noise of the whole pass
+    # (seed 2 with coarse noise: seed 0's random three-phase network puts every voxel in phase 0)
+    model = _model(
+        n_phases=n_phases, whiten=whiten, dilations=dilations, coarse=coarse, seed=2 if coarse else 0
+    )
+    assert model.network.halo == (3 if dilations is None else 4) + coarse // 2
     shape = (13, 20, 11)
     whole = generate(
         model, shape, settings=GenerationSettings(block=64, seed=3, precision=precision), device="cpu"

@@ -528,3 +528,30 @@ def test_dilated_blocks_train_save_and_load(tmp_path):
         with pytest.raises(ValueError, match="training setting dilations must be"):
             TINY.replace(dilations=bad)
     assert main(["train", "x.png", "-o", str(tmp_path / "b.pt"), "--blocks", "2", "--dilations", "1"]) == 2
+
+
+def test_coarse_noise_trains_saves_and_loads(tmp_path, capsys):
+    # coarse noise of 3³ cubes: halo 2 + 1 = 3; the model file keeps the side, and the loaded network is the
+    # trained one (same logits on the same noise), through `swnn train` and `swnn generate`
+    image = tmp_path / "image.npy"
+    np.save(image, _image())
+    out = tmp_path / "c.pt"
+    argv = ["train", str(image), "-o", str(out), "--iterations", "2", "--section", "16", "--blocks", "2"]
+    argv += ["--channels", "4", "--directions", "8", "--template", "3", "--scales", "1", "--quiet"]
+    assert main([*argv, "--coarse-noise", "3"]) == 0
+    loaded = load_model(out)
+    assert loaded.metadata.coarse_noise == 3 and loaded.network.coarse == 3 and loaded.network.halo == 3
+    assert json.loads((tmp_path / "c.pt.json").read_text())["training"]["config"]["coarse_noise"] == 3
+    trained = train(_image(), config=TINY.replace(coarse_noise=3), progress=False, device="cpu").model
+    noise = torch.randn(1, 3, 12, 12, 12)
+    with torch.no_grad():
+        assert trained.network.eval()(noise).shape == (1, 1, 6, 6, 6)
+    assert main(["generate", str(out), "-o", str(tmp_path / "v.npy"), "--size", "20", "--quiet"]) == 0
+    assert np.load(tmp_path / "v.npy").shape == (20, 20, 20)
+    # an odd side of at least 3, or 0
+    for bad in (1, 2, 4):
+        with pytest.raises(ValueError, match="training setting coarse_noise must be"):
+            TINY.replace(coarse_noise=bad)
+    capsys.readouterr()
+    assert main([*argv, "--coarse-noise", "4", "--force"]) == 2
+    assert "--coarse-noise must be 0 (none) or an odd side" in capsys.readouterr().err
