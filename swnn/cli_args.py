@@ -100,8 +100,8 @@ def parser() -> argparse.ArgumentParser:
         default="quick",
         choices=("quick", "paper", "rock"),
         help="training settings: quick (this README's fidelity in ~15 min on 2 CPU cores), paper "
-        "(the authors' settings) or rock (quick plus the lineal-path term on 256² sections and --smoothing auto: "
-        "better connected pore space)",
+        "(the authors' settings) or rock (quick plus the lineal-path term, --coarse-noise 9 and --smoothing "
+        "auto: better connected pore space)",
     )
     p.add_argument(
         "--fraction",
