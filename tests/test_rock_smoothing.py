@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks.rock_smoothing import summary
+from benchmarks.rock_smoothing import pooled, summary
 
 
 def _row(sigma, sample, k, percolating=0.97, s2=0.008):
@@ -47,3 +47,19 @@ def test_summary_pairs_each_sample_with_its_unsmoothed_self(tmp_path):
     assert paired["s2_rmse_change_mean"] == pytest.approx(0.001, abs=1e-5)
     # a constant column has a zero-width interval around its value
     assert smoothed["fraction"] == pytest.approx([0.2, 0.2, 0.2])
+
+
+def test_pooled_samples_count_the_spread_between_models(tmp_path):
+    # two models whose samples are constant (k 1 and 3): the pooled median is 2, and the two-level bootstrap
+    # draws both models or one twice, so its interval runs from one model's k to the other's
+    rows = [{**_row(0.0, i, 1.0), "model": "a"} for i in range(4)]
+    rows += [{**_row(0.5, i, 3.0, percolating=0.9), "model": "b"} for i in range(4)]
+    out = tmp_path / "rows.jsonl"
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    entry = pooled(out, ["a", "b"], draws=2000)
+    assert entry["models"] == 2 and entry["n"] == 8
+    assert entry["k"] == pytest.approx([2.0, 1.0, 3.0])
+    assert entry["percolating"] == pytest.approx([0.935, 0.9, 0.97])
+    assert entry["fraction"] == pytest.approx([0.2, 0.2, 0.2])  # the same in every sample
+    with pytest.raises(ValueError, match="no samples of model"):
+        pooled(out, ["a", "c"])
