@@ -7,7 +7,7 @@
 # SETTINGS (a file of lines "NAME ARGS…", default benchmarks/device_rock.txt) names each run and the options it
 # adds to `swnn train SLICE --profile rock --phase 0 --retries 0`; every run shares the GPU with the others, so
 # the seconds in their models are not timings of one run. Each run is stopped after LIMIT_S seconds (default
-# 420); the models that finished, every run's log and summary.jsonl (final loss, σ, seconds, stalled) are packed
+# 420); the models that finished, every run's log and summary.jsonl (final loss, σ, seconds, attempts) are packed
 # into $OUT/rock-models.tar. A stalled run is kept and marked, not trained again (--retries 0), so that the
 # stalls are counted. Measure the models on any machine with benchmarks.rock_smoothing.
 set -u
@@ -40,9 +40,9 @@ import json, pathlib, sys
 for path in sorted(pathlib.Path(sys.argv[1]).glob("*.pt.json")):
     meta = json.loads(path.read_text())
     training = meta.get("training") or {}
-    losses = [x for x in training.get("losses") or [] if x is not None] or [float("nan")]
-    print(json.dumps({"model": path.name[:-8], "final_loss": losses[-1], "smoothing": meta.get("smoothing"),
-                      "seconds": training.get("seconds"), "attempts": training.get("attempts")}))
+    print(json.dumps({"model": path.name[:-8], "final_loss": training.get("final_loss"),
+                      "smoothing": meta.get("smoothing"), "seconds": training.get("seconds"),
+                      "attempts": training.get("attempts")}))
 EOF
 cat "$WORK/summary.jsonl"
 tail -n 3 "$WORK"/*.log

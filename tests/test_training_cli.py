@@ -542,10 +542,15 @@ def test_coarse_noise_trains_saves_and_loads(tmp_path, capsys):
     loaded = load_model(out)
     assert loaded.metadata.coarse_noise == 3 and loaded.network.coarse == 3 and loaded.network.halo == 3
     assert json.loads((tmp_path / "c.pt.json").read_text())["training"]["config"]["coarse_noise"] == 3
-    trained = train(_image(), config=TINY.replace(coarse_noise=3), progress=False, device="cpu").model
+    out_api = tmp_path / "c-api.pt"
+    trained = train(
+        _image(), config=TINY.replace(coarse_noise=3), output=out_api, progress=False, device="cpu"
+    )
     noise = torch.randn(1, 3, 12, 12, 12)
     with torch.no_grad():
-        assert trained.network.eval()(noise).shape == (1, 1, 6, 6, 6)
+        logits = trained.model.network.eval()(noise)
+        assert logits.shape == (1, 1, 6, 6, 6)
+        assert torch.equal(load_model(out_api).network(noise), logits)
     assert main(["generate", str(out), "-o", str(tmp_path / "v.npy"), "--size", "20", "--quiet"]) == 0
     assert np.load(tmp_path / "v.npy").shape == (20, 20, 20)
     # an odd side of at least 3, or 0
