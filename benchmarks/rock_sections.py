@@ -3,10 +3,10 @@ that the slice's own statistics would score against the scan.
 
 Sections: the slice tiled into windows; the scan's sections normal to z and y (every 40th); each sample's
 sections normal to each axis (every 8th), samples 0 … n − 1 of :func:`benchmarks.rock_smoothing.sample_volume`.
-Per source: the connected fraction C of the pore space in windows of 32 and 64 pixels (:func:`connected_fraction`:
-the share of a window's pore pixels joined to its first column, and, separately, to its first row, by
-4-connected paths of pores; windows tiled with a stride of half their side) and the mean 2D cluster area seen
-from a pore pixel (4-connected, scipy.ndimage.label, sections of 128² when they are larger).
+Per source: the connected fraction C of the pore space in windows of 32 and 64 pixels
+(:func:`physics.section_connectivity`: the share of a window's pore pixels joined to its first column, and,
+separately, to its first row, by 4-connected paths of pores; windows tiled with a stride of half their side) and
+the mean 2D cluster area seen from a pore pixel (4-connected, scipy.ndimage.label, sections of 128² when they are larger).
 
 The S2 floor: the slice's normalised two-point function f(r) = (S2(r) − φ²) / (φ − φ²), put back at a fraction
 φ' as S2'(r) = φ'² + f(r) φ'(1 − φ'), against the scan's S2 per axis (r ≤ 32, the RMSE of
@@ -43,27 +43,11 @@ def cluster_area(sections) -> float:
     return weighted / count if count else 0.0
 
 
-def connected_fraction(sections, side: int) -> float:
-    """C of binary ``sections`` in windows of ``side`` (module docstring): joined pore pixels over pore pixels,
-    pooled over the windows and the two edges."""
-    from scipy import ndimage
-
-    joined = count = 0
-    for section in sections:
-        for i in range(0, section.shape[0] - side + 1, side // 2):
-            for j in range(0, section.shape[1] - side + 1, side // 2):
-                window = section[i : i + side, j : j + side]
-                for oriented in (window, window.T):
-                    labels, _ = ndimage.label(oriented)
-                    edge = np.setdiff1d(np.unique(labels[:, 0]), [0])
-                    joined += int(np.isin(labels, edge).sum())
-                    count += int(oriented.sum())
-    return joined / count if count else 0.0
-
-
 def section_figures(sections) -> dict:
     """C per window side and the mean cluster area of binary ``sections`` (the pore space)."""
-    figures = {f"connected_{side}": connected_fraction(sections, side) for side in WINDOWS}
+    from physics import section_connectivity
+
+    figures = {f"connected_{side}": section_connectivity(sections, window=side) for side in WINDOWS}
     tiles = [s[i : i + 128, j : j + 128] for s in sections for i in range(0, s.shape[0] - 127, 128)
              for j in range(0, s.shape[1] - 127, 128)]  # fmt: skip
     figures["cluster_area"] = cluster_area(tiles)

@@ -15,7 +15,7 @@ and ``conductivity_per_axis`` here or in :mod:`physics.conductivity`; ``permeabi
 from ._validation import ParameterTypeError, as_indicator, check_r_max
 from .chords import ChordLengthResult, chord_length_distribution
 from .compare import Comparison, compare, describe
-from .connectivity import ConnectivityResult, connectivity
+from .connectivity import ConnectivityResult, connectivity, section_connectivity
 from .correlation import (
     RadialTwoPoint,
     TwoPointResult,
@@ -68,6 +68,7 @@ __all__ = [
     "evaluate",
     "lineal_path",
     "porespy_bins",
+    "section_connectivity",
     "radial_two_point",
     "specific_surface",
     "two_point_probability",

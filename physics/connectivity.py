@@ -1,4 +1,5 @@
-"""Percolation of one phase: the part of it connected from one face of the volume to the opposite face.
+"""Percolation of one phase: the part of it connected from one face of the volume to the opposite face, and
+the part of it joined to a window's edge in 2D sections.
 
 Clusters are the face-connected components of the phase (6-connectivity in 3D, 4-connectivity in 2D),
 labelled with ``scipy.ndimage.label`` on the CPU. A cluster spans axis a when it has voxels on both
@@ -15,7 +16,7 @@ from scipy import ndimage
 
 from ._validation import as_indicator
 
-__all__ = ["ConnectivityResult", "connectivity"]
+__all__ = ["ConnectivityResult", "connectivity", "section_connectivity"]
 
 
 @dataclass(frozen=True)
@@ -86,3 +87,62 @@ def connectivity(volume: np.ndarray | torch.Tensor, *, phase: int = 1) -> Connec
     return ConnectivityResult(
         percolating_fraction=fractions, percolates=percolates, n_clusters=int(n_clusters), phase=int(phase)
     )
+
+
+def section_connectivity(sections, *, phase: int = 1, window: int = 64) -> float:
+    """Share C of one phase's pixels joined to a window's edge, over windows tiled on 2D sections.
+
+    Each section is tiled with square windows of side ``window`` at a stride of ``window // 2``; in each
+    window, the pixels of the phase joined by 4-connected paths of the phase to the window's first column are
+    counted, and, separately, those joined to its first row. C is the count over all windows and both edges
+    divided by twice the phase's pixels in the windows. A phase whose clusters reach across a window has C
+    near 1; one of clusters smaller than the window, near 0. Unlike :func:`connectivity`, C is a statistic of
+    sections, so the same figure can be taken on a 2D training image and on a volume's sections.
+
+    Parameters
+    ----------
+    sections : ndarray of shape (Y, X), or sequence of them
+        Label images; sections smaller than ``window`` are left out.
+    phase : int, optional
+        Label of the phase.
+    window : int, optional
+        Side of the windows, in pixels (at least 2).
+
+    Returns
+    -------
+    float
+        C in [0, 1]; 0 when the windows hold none of the phase.
+
+    Raises
+    ------
+    ValueError
+        When no section is as large as ``window`` in both directions.
+    """
+    from ._validation import check_count, check_phase
+
+    window = check_count("window", window, 2)
+    phase = check_phase(phase)
+    if isinstance(sections, (np.ndarray, torch.Tensor)) and sections.ndim == 2:
+        sections = [sections]
+    joined = count = 0
+    tiled = False
+    for section in sections:
+        if isinstance(section, torch.Tensor):
+            section = section.cpu().numpy()
+        indicator = np.asarray(section) == phase
+        if indicator.ndim != 2:
+            raise ValueError(f"sections must be 2D images; received one of shape {indicator.shape}")
+        rows, cols = indicator.shape
+        for i in range(0, rows - window + 1, window // 2):
+            for j in range(0, cols - window + 1, window // 2):
+                tiled = True
+                tile = indicator[i : i + window, j : j + window]
+                for oriented in (tile, tile.T):
+                    labels, _ = ndimage.label(oriented)
+                    edge = np.unique(labels[:, 0])
+                    edge = edge[edge > 0]
+                    joined += int(np.isin(labels, edge).sum())
+                    count += int(oriented.sum())
+    if not tiled:
+        raise ValueError(f"no section is at least window = {window} pixels in both directions")
+    return joined / count if count else 0.0

@@ -308,6 +308,7 @@ def _train(args) -> int:
         smoothing=args.smoothing,
         checkpoint_every=args.checkpoint_every,
         retries=args.retries,
+        candidates=args.candidates,
         seed=args.seed,
     )
     shape = tuple(args.raw_shape) if args.raw_shape else None
@@ -363,9 +364,18 @@ def _train(args) -> int:
     known = ""
     if meta.reference.fraction_std is not None:
         known = f" (the reference's {meta.reference.fraction:.4f} ± {1.96 * meta.reference.fraction_std:.4f}, 95 %)"
+    attempts, chosen = meta.training["attempts"], meta.training["chosen"]
+    kept = ""
+    if len(attempts) > 1:
+        total = sum(a["seconds"] for a in attempts)
+        kept = f" (seed {attempts[chosen]['seed']}, kept of {len(attempts)} runs, {total:.0f} s in all"
+        if "section_connectivity" in attempts[chosen]:
+            c = attempts[chosen]["section_connectivity"]
+            kept += f"; its sections' connected share {c:.3f}, the reference's {meta.training['reference_section_connectivity']:.3f}"
+        kept += ")"
     print(
         f"saved {output}: {config.iterations} iterations in {result.seconds:.0f} s "
-        f"({result.seconds_per_iteration:.2f} s/it), target fraction {meta.target_fraction:.4f}{known}, "
+        f"({result.seconds_per_iteration:.2f} s/it){kept}, target fraction {meta.target_fraction:.4f}{known}, "
         f"threshold {meta.threshold}{control}"
     )
     return 0

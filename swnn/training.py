@@ -200,7 +200,9 @@ def _sections(
 def _settings_key(config: TrainConfig, target: TrainingTarget, reference_name: str) -> str:
     # none changes the optimisation that a checkpoint holds
     settings = {
-        k: v for k, v in config.to_dict().items() if k not in ("checkpoint_every", "smoothing", "retries")
+        k: v
+        for k, v in config.to_dict().items()
+        if k not in ("checkpoint_every", "smoothing", "retries", "candidates")
     }
     blob = json.dumps(
         {
@@ -445,6 +447,85 @@ def _warn_if_unrepresentative(representativity, phase: int) -> None:
     )
 
 
+@dataclass
+class _Run:
+    """One training run of :func:`train`: its model, losses, seconds of iterations and first iteration."""
+
+    model: TrainedModel
+    losses: np.ndarray
+    seconds: float
+    start: int
+    stalled: bool
+
+
+def _trained_model(
+    state: TrainingState, calibration: tuple, reference_name: str, precision: str, dev
+) -> TrainedModel:
+    """The model of a trained and calibrated ``state``; :func:`train` adds the runs' record to its metadata."""
+    thresholds, fraction_at_zero, smoothing = calibration
+    config, target = state.config, state.target
+    network = state.network.to(memory_format=torch.contiguous_format)
+    metadata = ModelMetadata(
+        n_phases=target.n_phases,
+        blocks=network.blocks,
+        channels=network.channels,
+        noise_channels=network.noise_channels,
+        dilations=network.dilations,
+        coarse_noise=network.coarse,
+        noise=NoiseSpec(tile=NOISE_TILE, whiten=config.noise_whiten),
+        threshold=None if thresholds is None else thresholds["fp32"],
+        thresholds=thresholds,
+        fraction_at_zero_logit=fraction_at_zero,
+        smoothing=smoothing,
+        phase=target.phase,
+        target_fraction=target.target_fraction,
+        controlled=target.controlled,
+        reference=ReferenceInfo(
+            reference_name,
+            target.sha256,
+            target.reference_fraction,
+            integral_range=None
+            if target.representativity is None
+            else target.representativity.integral_range,
+            fraction_std=None if target.representativity is None else target.representativity.fraction_std,
+        ),
+        training={
+            "config": config.to_dict(),
+            "precision": precision,
+            "device": dev.type,
+            "iterations": config.iterations,
+        },
+    )
+    return TrainedModel(network=network, metadata=metadata)
+
+
+def _connectivity(images, config: TrainConfig, model: TrainedModel, target: TrainingTarget, dev) -> tuple:
+    """(C of the reference's sections, C of the model's samples' sections), :mod:`swnn.selection`."""
+    from swnn import selection
+    from swnn.target import _section_images
+
+    per_axis, _ = _section_images(images, config)
+    sections = [np.asarray(im) for axis in per_axis for im in axis]
+    window = selection.window_for(sections, config.calibration_size)
+    reference = selection.reference_connectivity(sections, phase=target.phase, window=window)
+    samples = selection.model_connectivity(
+        model, side=config.calibration_size, seed=config.seed, phase=target.phase, window=window, device=dev
+    )
+    return reference, samples
+
+
+def _choose(runs: list[_Run], attempts: list[dict], reference_c: float | None) -> int:
+    """Index of the run to keep: among converged runs, the one whose C is nearest the reference's (the lowest
+    final loss for controlled training, whose reference C belongs to another fraction); the last run when all
+    stalled."""
+    converged = [i for i, r in enumerate(runs) if not r.stalled]
+    if not converged:
+        return len(runs) - 1
+    if reference_c is not None:
+        return min(converged, key=lambda i: abs(attempts[i]["section_connectivity"] - reference_c))
+    return min(converged, key=lambda i: attempts[i]["final_loss"])
+
+
 def train(
     images,
     *,
@@ -494,13 +575,15 @@ def train(
         check_destination(output, force=force)
     ckpt = _checkpoint_path(output) if output is not None else None
     attempts: list[dict] = []
-    for retry in range(config.retries + 1):
-        run = config.replace(seed=config.seed + retry)
+    runs: list[_Run] = []
+    retries_used, reference_c = 0, None
+    while True:
+        run = config.replace(seed=config.seed + len(attempts))
         state = TrainingState.create(
             images, run, phase=phase, target_fraction=target_fraction, n_phases=n_phases, device=dev
         )
         run, target = state.config, state.target
-        if retry == 0:
+        if not attempts:
             _warn_if_unrepresentative(target.representativity, target.phase)
         losses = np.full(run.iterations, np.nan)
         key = _settings_key(run, target, reference_name)
@@ -519,67 +602,66 @@ def train(
             if not issubclass(w.category, SmoothingWarning):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         final_loss = float(np.nanmean(losses[-20:]))
-        attempts.append(
-            {"seed": run.seed, "final_loss": final_loss, "smoothing": smoothing, "seconds": float(seconds)}
+        attempt = {
+            "seed": run.seed,
+            "final_loss": final_loss,
+            "smoothing": smoothing,
+            "seconds": float(seconds),
+        }
+        attempts.append(attempt)
+        model = _trained_model(
+            state, (thresholds, fraction_at_zero, smoothing), reference_name, precision, dev
         )
-        if not stalled:
+        runs.append(_Run(model, losses, seconds, start, bool(stalled)))
+        # the run is done: its checkpoint goes, and the next run (a candidate, a retry) starts afresh
+        if ckpt is not None and ckpt.exists():
+            ckpt.unlink()
+        if config.candidates > 1 and not stalled and not target.controlled:
+            reference_c, attempt["section_connectivity"] = _connectivity(images, run, model, target, dev)
+        converged = sum(not r.stalled for r in runs)
+        if not stalled and converged >= config.candidates:
             break
-        if retry < config.retries:
+        if stalled and retries_used < config.retries:
+            retries_used += 1
+            then = f"training again with seed {run.seed + 1} (retry {retries_used} of {config.retries})"
+        else:
+            then = "it is left out"
+        more = len(runs) < config.candidates + retries_used
+        if stalled and (more or converged):
             warnings.warn(
                 f"training with seed {run.seed} stalled in a poor optimum (final loss {final_loss:.3g}; smoothing "
-                f"'auto' could not reach the reference's interfaces even at σ = {SIGMA_MAX:g}); training again with "
-                f"seed {run.seed + 1} (retry {retry + 1} of {config.retries})",
+                f"'auto' could not reach the reference's interfaces even at σ = {SIGMA_MAX:g}); {then}",
                 SmoothingWarning,
                 stacklevel=2,
             )
-        else:
+        elif stalled:
             warnings.warn(stalled[-1].message, SmoothingWarning, stacklevel=2)
-    config, network = run, state.network
-    network = network.to(memory_format=torch.contiguous_format)
-    done = config.iterations - start
-    metadata = ModelMetadata(
-        n_phases=target.n_phases,
-        blocks=network.blocks,
-        channels=network.channels,
-        noise_channels=network.noise_channels,
-        dilations=network.dilations,
-        coarse_noise=network.coarse,
-        noise=NoiseSpec(tile=NOISE_TILE, whiten=config.noise_whiten),
-        threshold=None if thresholds is None else thresholds["fp32"],
-        thresholds=thresholds,
-        fraction_at_zero_logit=fraction_at_zero,
-        smoothing=smoothing,
-        phase=target.phase,
-        target_fraction=target.target_fraction,
-        controlled=target.controlled,
-        reference=ReferenceInfo(
-            reference_name,
-            target.sha256,
-            target.reference_fraction,
-            integral_range=None
-            if target.representativity is None
-            else target.representativity.integral_range,
-            fraction_std=None if target.representativity is None else target.representativity.fraction_std,
-        ),
-        training={
-            "config": config.to_dict(),
-            "precision": precision,
-            "device": dev.type,
-            "iterations": config.iterations,
-            "final_loss": final_loss,
-            # the seed, final loss, σ and seconds of iterations of each run (retries: a stalled run is trained again)
+        if not more:
+            break
+    chosen = _choose(runs, attempts, reference_c)
+    model, losses, seconds, start = (
+        runs[chosen].model,
+        runs[chosen].losses,
+        runs[chosen].seconds,
+        runs[chosen].start,
+    )
+    done = model.metadata.training["iterations"] - start
+    model.metadata.training.update(
+        {
+            "final_loss": attempts[chosen]["final_loss"],
+            # the seed, final loss, σ, seconds of iterations (and C with candidates) of each run, the kept one
+            # marked: retries train a stalled run again, candidates choose among converged runs
             "attempts": attempts,
+            "chosen": chosen,
+            "reference_section_connectivity": reference_c,
             # each iteration's loss, so that a run that stalled high (a poor optimum) can be seen afterwards
             "losses": [None if not math.isfinite(x) else float(f"{x:.5g}") for x in losses.tolist()],
             "seconds": seconds,
             "seconds_per_iteration": seconds / max(done, 1),
-        },
+        }
     )
-    model = TrainedModel(network=network, metadata=metadata)
     if output is not None:
         model.save(output, force=True)
-        if ckpt is not None and ckpt.exists():
-            ckpt.unlink()
     return TrainResult(
         model=model, losses=losses, seconds=seconds, seconds_per_iteration=seconds / max(done, 1)
     )

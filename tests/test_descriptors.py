@@ -27,6 +27,7 @@ from physics import (
     lineal_path,
     porespy_bins,
     radial_two_point,
+    section_connectivity,
     specific_surface,
     two_point_probability,
 )
@@ -326,6 +327,30 @@ def test_connectivity_channel_and_cavity():
     assert closed.percolates.tolist() == [False, False, False]
     assert closed.percolating_fraction.tolist() == [0.0, 0.0, 0.0]
     json.dumps(result.to_dict())
+
+
+def test_section_connectivity_closed_forms():
+    # one 8² window: a full row 3 and, cut off from it, rows 5-7 of column 6
+    section = np.zeros((8, 8), dtype=np.uint8)
+    section[3, :] = 1
+    section[5:8, 6] = 1
+    # from the first column: the 8 pixels of the row; from the first row: none (nothing touches row 0)
+    assert section_connectivity(section, window=8) == pytest.approx(8 / 22)
+    section[0:5, 6] = 1  # the full column crosses the row and touches row 0: all 15 pixels, both ways
+    assert section_connectivity(section, window=8) == pytest.approx(1.0)
+    assert section_connectivity([np.zeros((8, 8), dtype=np.uint8)], window=8) == 0.0
+    # windows at a stride of half their side: a 12² section holds 4 windows of 8², and pixel (5, 5) lies inside
+    # all four, on the edge of none
+    dots = np.zeros((12, 12), dtype=np.uint8)
+    dots[5, 5] = 1
+    assert section_connectivity(dots, window=8) == 0.0
+    # phase 0 of a checkerboard: every pixel is its own 4-connected cluster, joined only when on the edge
+    board = (np.indices((8, 8)).sum(axis=0) % 2).astype(np.uint8)
+    assert section_connectivity(board, phase=0, window=8) == pytest.approx((4 + 4) / (2 * 32))
+    with pytest.raises(ValueError, match="window = 16"):
+        section_connectivity(section, window=16)
+    with pytest.raises(ValueError, match="2D"):
+        section_connectivity([np.zeros((8, 8, 8), dtype=np.uint8)], window=8)
 
 
 # --- independent package ----------------------------------------------------------------------------------

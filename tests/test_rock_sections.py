@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from benchmarks.rock_sections import cluster_area, connected_fraction, rescaled_s2, s2_floor
+from benchmarks.rock_sections import cluster_area, rescaled_s2, s2_floor
 from physics import describe
 
 
@@ -28,15 +28,3 @@ def test_floor_is_zero_for_the_image_against_itself_and_grows_with_the_fraction_
     assert 0 < values[1] < values[2]
     # closed form of the rescaling: r = 0 gives φ', and an uncorrelated tail (f = 0) gives φ'²
     assert rescaled_s2(np.array([1.0, 0.0]), 0.2).tolist() == pytest.approx([0.2, 0.04])
-
-
-def test_connected_fraction_closed_forms():
-    # one 8² window: a full row 3 and, cut off from it, rows 5-7 of column 6
-    section = np.zeros((8, 8), bool)
-    section[3, :] = True
-    section[5:8, 6] = True
-    # from the first column: the 8 pixels of the row; from the first row: none (nothing touches row 0)
-    assert connected_fraction([section], 8) == pytest.approx(8 / 22)
-    section[0:5, 6] = True  # the full column crosses the row and touches row 0: all 15 pixels, both ways
-    assert connected_fraction([section], 8) == pytest.approx(1.0)
-    assert connected_fraction([np.zeros((8, 8), bool)], 8) == 0.0
