@@ -101,6 +101,7 @@ def main(argv=None) -> None:
     from swnn.io import read_image
     from swnn.model import load_model
     from swnn.references import load_reference
+    from swnn.selection import sections
 
     from .rock_smoothing import sample_volume
 
@@ -128,13 +129,10 @@ def main(argv=None) -> None:
     for spec in args.model:
         name, path = spec.split("=", 1)
         model = load_model(path)
-        sections = []
+        pooled = []
         for sample in range(args.samples):
-            v = sample_volume(model, sample) == 0
-            sections += [v[i] for i in range(0, v.shape[0], 8)]
-            sections += [v[:, i] for i in range(0, v.shape[1], 8)]
-            sections += [v[:, :, i] for i in range(0, v.shape[2], 8)]
-        print(json.dumps({"source": name, **section_figures(sections)}), flush=True)
+            pooled += sections(sample_volume(model, sample) == 0, 8)
+        print(json.dumps({"source": name, **section_figures(pooled)}), flush=True)
 
 
 if __name__ == "__main__":

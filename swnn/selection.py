@@ -33,9 +33,24 @@ def window_for(reference_sections, side: int) -> int:
     return int(min(SELECTION_WINDOW, side, *sides))
 
 
-def reference_connectivity(reference_sections, *, phase: int, window: int) -> float:
-    """C of the reference's 2D sections (the training images, or a volume's target sections)."""
-    return section_connectivity(list(reference_sections), phase=phase, window=window)
+def sections(volume: np.ndarray, step: int = SELECTION_STEP) -> list[np.ndarray]:
+    """The sections of ``volume`` normal to each of its axes, every ``step``-th."""
+    return [
+        np.take(volume, i, axis=axis)
+        for axis in range(volume.ndim)
+        for i in range(0, volume.shape[axis], step)
+    ]
+
+
+def reference_connectivity(images, config, *, phase: int) -> tuple[float, int]:
+    """(C, window) of the reference's target sections: the training images, or a volume's target sections
+    (:func:`swnn.target.prepare_target`), in windows of :func:`window_for` the calibration side."""
+    from swnn.target import _section_images
+
+    per_axis, _ = _section_images(images, config)
+    images = [np.asarray(im) for axis in per_axis for im in axis]
+    window = window_for(images, config.calibration_size)
+    return section_connectivity(images, phase=phase, window=window), window
 
 
 def model_connectivity(model, *, side: int, seed: int, phase: int, window: int, device) -> float:
@@ -47,9 +62,7 @@ def model_connectivity(model, *, side: int, seed: int, phase: int, window: int, 
     from swnn.generation import GenerationSettings, generate
 
     settings = GenerationSettings(seed=seed, precision="fp32")
-    sections = []
+    pooled = []
     for v in range(SELECTION_VOLUMES):
-        volume = generate(model, (side,) * 3, settings=settings, sample=2**30 + v, device=device)
-        for axis in range(3):
-            sections += [np.take(volume, i, axis=axis) for i in range(0, side, SELECTION_STEP)]
-    return section_connectivity(sections, phase=phase, window=window)
+        pooled += sections(generate(model, (side,) * 3, settings=settings, sample=2**30 + v, device=device))
+    return section_connectivity(pooled, phase=phase, window=window)

@@ -499,19 +499,22 @@ def _trained_model(
     return TrainedModel(network=network, metadata=metadata)
 
 
-def _connectivity(images, config: TrainConfig, model: TrainedModel, target: TrainingTarget, dev) -> tuple:
-    """(C of the reference's sections, C of the model's samples' sections), :mod:`swnn.selection`."""
+def _connectivity(images, config: TrainConfig, model, target: TrainingTarget, dev, reference) -> tuple:
+    """((C, window) of the reference, C of the model's samples), :mod:`swnn.selection`; ``reference`` is the
+    pair from an earlier run, None the first time (it is the same for every run)."""
     from swnn import selection
-    from swnn.target import _section_images
 
-    per_axis, _ = _section_images(images, config)
-    sections = [np.asarray(im) for axis in per_axis for im in axis]
-    window = selection.window_for(sections, config.calibration_size)
-    reference = selection.reference_connectivity(sections, phase=target.phase, window=window)
-    samples = selection.model_connectivity(
-        model, side=config.calibration_size, seed=config.seed, phase=target.phase, window=window, device=dev
+    if reference is None:
+        reference = selection.reference_connectivity(images, config, phase=target.phase)
+    c = selection.model_connectivity(
+        model,
+        side=config.calibration_size,
+        seed=config.seed,
+        phase=target.phase,
+        window=reference[1],
+        device=dev,
     )
-    return reference, samples
+    return reference, c
 
 
 def _choose(runs: list[_Run], attempts: list[dict], reference_c: float | None) -> int:
@@ -576,7 +579,7 @@ def train(
     ckpt = _checkpoint_path(output) if output is not None else None
     attempts: list[dict] = []
     runs: list[_Run] = []
-    retries_used, reference_c = 0, None
+    retries_used, reference = 0, None
     while True:
         run = config.replace(seed=config.seed + len(attempts))
         state = TrainingState.create(
@@ -617,7 +620,9 @@ def train(
         if ckpt is not None and ckpt.exists():
             ckpt.unlink()
         if config.candidates > 1 and not stalled and not target.controlled:
-            reference_c, attempt["section_connectivity"] = _connectivity(images, run, model, target, dev)
+            reference, attempt["section_connectivity"] = _connectivity(
+                images, run, model, target, dev, reference
+            )
         converged = sum(not r.stalled for r in runs)
         if not stalled and converged >= config.candidates:
             break
@@ -638,6 +643,7 @@ def train(
             warnings.warn(stalled[-1].message, SmoothingWarning, stacklevel=2)
         if not more:
             break
+    reference_c = None if reference is None else reference[0]
     chosen = _choose(runs, attempts, reference_c)
     model, losses, seconds, start = (
         runs[chosen].model,
