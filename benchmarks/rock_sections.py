@@ -12,7 +12,9 @@ The S2 floor: the slice's normalised two-point function f(r) = (S2(r) − φ²) 
 φ' as S2'(r) = φ'² + f(r) φ'(1 − φ'), against the scan's S2 per axis (r ≤ 32, the RMSE of
 :func:`reports.study.measures.fidelity`): what a volume with exactly the slice's correlations would score at
 the slice's fraction, at the scan's, and 0.01 either side of the slice's; beside it, the same RMSE of the
-scan's own 27 disjoint pieces of 128³ (corners at 0, 136 and 272 along each axis), mean with a 95 % t interval.
+scan's own 27 disjoint pieces of 128³ (corners at 0, 136 and 272 along each axis), mean with a 95 % t interval,
+with the pieces' fractions (mean, standard deviation) and the Pearson correlation of a piece's S2 RMSE with the
+distance of its fraction from the scan's.
 
 Usage::
 
@@ -80,19 +82,25 @@ def piece_rmse(scan: np.ndarray, truth: dict, side: int = 128) -> dict:
     from reports.study.measures import fidelity
 
     corners = np.linspace(0, scan.shape[0] - side, 3).astype(int)
-    values = []
+    values, fractions = [], []
     for i in corners:
         for j in corners:
             for k in corners:
                 piece = scan[i : i + side, j : j + side, k : k + side].astype(np.uint8)
                 d = describe(piece, metrics=["fraction", "s2", "lineal_path"], phase=1, r_max=32)
                 values.append(fidelity(d, truth)["s2_rmse"])
-    values = np.asarray(values)
+                fractions.append(d["fraction"])
+    values, fractions = np.asarray(values), np.asarray(fractions)
     half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    offset = np.abs(fractions - truth["fraction"])
     return {
         "n": len(values),
         "mean": float(values.mean()),
         "ci": [values.mean() - half, values.mean() + half],
+        "fraction_mean": float(fractions.mean()),
+        "fraction_sd": float(fractions.std(ddof=1)),
+        # how much of a piece's S2 RMSE its fraction's distance from the scan's explains
+        "pearson_with_fraction_offset": float(stats.pearsonr(offset, values).statistic),
     }
 
 

@@ -109,7 +109,7 @@ def run(out: Path, truth_path: str, models: list[str], sigmas: list, samples: in
 
 def summary(out: Path) -> dict:
     """Per (model, σ): n, mean and 95 % t interval of fraction, percolating fraction, S2 RMSE, chord, interfaces
-    and r_c; median and IQR of k; for σ > 0, the paired change against σ = 0 on the same samples (k ratio with
+    and r_c; median and IQR of k; the Pearson correlation of the samples' S2 RMSE with their fraction; for σ > 0, the paired change against σ = 0 on the same samples (k ratio with
     a Wilcoxon signed-rank p, mean change of the percolating fraction and of S2 RMSE)."""
     from reports.statistics import summarize
 
@@ -131,6 +131,10 @@ def summary(out: Path) -> dict:
             "q75": round(float(q75), 5),
         }
         entry["k_converged"] = all(r["k_converged"] for r in group)
+        # how much of the samples' spread of S2 RMSE their fractions explain (None for a constant column)
+        pair = np.array([[r["fraction"] for r in group], [r["s2_rmse"] for r in group]])
+        spread = len(group) >= 3 and bool(np.all(pair.std(axis=1) > 0))
+        entry["s2_rmse_pearson_with_fraction"] = round(float(np.corrcoef(pair)[0, 1]), 4) if spread else None
         unsmoothed = {r["sample"]: r for r in rows if r["model"] == key[0] and r["sigma"] == 0}
         pairs = [(r, unsmoothed[r["sample"]]) for r in group if key[1] != 0 and r["sample"] in unsmoothed]
         if len(pairs) >= 2:  # the same noise with and without smoothing: a paired comparison

@@ -63,3 +63,18 @@ def test_pooled_samples_count_the_spread_between_models(tmp_path):
     assert entry["fraction"] == pytest.approx([0.2, 0.2, 0.2])  # the same in every sample
     with pytest.raises(ValueError, match="no samples of model"):
         pooled(out, ["a", "c"])
+
+
+def test_summary_correlates_the_samples_s2_rmse_with_their_fraction(tmp_path):
+    fractions = np.linspace(0.20, 0.23, 6)
+    rows = [
+        dict(_row(0.0, i, 0.05), fraction=float(f), s2_rmse=float(0.25 * f - 0.045))
+        for i, f in enumerate(fractions)
+    ]
+    rows += [dict(_row(0.0, i, 0.05), model="flat") for i in range(6)]
+    out = tmp_path / "rows.jsonl"
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table = summary(out)
+    # S2 RMSE an increasing linear function of the fraction: a Pearson correlation of exactly 1
+    assert table["m sigma=0.0"]["s2_rmse_pearson_with_fraction"] == pytest.approx(1.0, abs=1e-9)
+    assert table["flat sigma=0.0"]["s2_rmse_pearson_with_fraction"] is None  # constant columns
