@@ -19,7 +19,16 @@ from swnn._version import __version__
 from swnn.network import SWNN
 from swnn.noise import TILE
 
-__all__ = ["FORMAT", "SCHEMA", "ModelMetadata", "NoiseSpec", "ReferenceInfo", "TrainedModel", "load_model"]
+__all__ = [
+    "FORMAT",
+    "SCHEMA",
+    "ModelMetadata",
+    "NoiseSpec",
+    "ReferenceInfo",
+    "TrainedModel",
+    "architecture",
+    "load_model",
+]
 
 FORMAT = "swnn-model/1"
 """The container: one ``torch.save`` file of tensors, a format string and the metadata as JSON."""
@@ -151,6 +160,18 @@ class ModelMetadata:
         return dataclasses.replace(self, **changes)
 
 
+def architecture(network: SWNN) -> dict:
+    """The :class:`ModelMetadata` fields that rebuild ``network`` (:func:`load_model`)."""
+    return {
+        "n_phases": network.n_phases,
+        "blocks": network.blocks,
+        "channels": network.channels,
+        "noise_channels": network.noise_channels,
+        "dilations": network.dilations,
+        "coarse_noise": network.coarse,
+    }
+
+
 @dataclass
 class TrainedModel:
     """Network in evaluation mode plus its metadata.
@@ -175,12 +196,7 @@ class TrainedModel:
         """An untrained model around ``network`` with one ``threshold`` for both precisions (benchmarks,
         tests of generation)."""
         metadata = ModelMetadata(
-            n_phases=network.n_phases,
-            blocks=network.blocks,
-            channels=network.channels,
-            noise_channels=network.noise_channels,
-            dilations=network.dilations,
-            coarse_noise=network.coarse,
+            **architecture(network),
             noise=noise,
             threshold=threshold,
             thresholds={"fp32": threshold, "bf16": threshold},
@@ -247,15 +263,7 @@ class TrainedModel:
         path = Path(path)
         net = self.network
         # the architecture always comes from the network itself, so every saved file can be loaded
-        meta = self.metadata.replace(
-            n_phases=net.n_phases,
-            blocks=net.blocks,
-            channels=net.channels,
-            noise_channels=net.noise_channels,
-            dilations=net.dilations,
-            coarse_noise=net.coarse,
-            model_sha256=self.model_hash(),
-        )
+        meta = self.metadata.replace(**architecture(net), model_sha256=self.model_hash())
         record = {"format": FORMAT, **meta.to_dict()}
         state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
         with atomic_write(path, force=force) as tmp:

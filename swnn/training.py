@@ -39,7 +39,7 @@ from swnn.callbacks import (
     _load_checkpoint,
 )
 from swnn.config import PROFILES, TrainConfig
-from swnn.model import ModelMetadata, NoiseSpec, ReferenceInfo, TrainedModel
+from swnn.model import ModelMetadata, NoiseSpec, ReferenceInfo, TrainedModel, architecture
 from swnn.network import SWNN, blocks_for_correlation_length, correlation_length
 from swnn.noise import TILE as NOISE_TILE
 from swnn.patterns import multiscale_patterns, section_lineal_path, section_two_point
@@ -466,12 +466,7 @@ def _trained_model(
     config, target = state.config, state.target
     network = state.network.to(memory_format=torch.contiguous_format)
     metadata = ModelMetadata(
-        n_phases=target.n_phases,
-        blocks=network.blocks,
-        channels=network.channels,
-        noise_channels=network.noise_channels,
-        dilations=network.dilations,
-        coarse_noise=network.coarse,
+        **architecture(network),
         noise=NoiseSpec(tile=NOISE_TILE, whiten=config.noise_whiten),
         threshold=None if thresholds is None else thresholds["fp32"],
         thresholds=thresholds,
