@@ -260,6 +260,13 @@ def _given(**options) -> dict:
     return {key: value for key, value in options.items() if value is not None}
 
 
+def _one_or_tuple(values: list[int] | None) -> int | tuple[int, ...] | None:
+    """A repeatable integer option: None when absent, its value when given once, else the tuple."""
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else tuple(values)
+
+
 def _parse_axes(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
@@ -297,7 +304,7 @@ def _train(args) -> int:
         section=args.section,
         blocks=args.blocks,
         dilations=tuple(args.dilations) if args.dilations else None,
-        coarse_noise=args.coarse_noise,
+        coarse_noise=_one_or_tuple(args.coarse_noise),
         channels=args.channels,
         precision=args.precision,
         dim=args.dim,

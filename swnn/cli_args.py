@@ -129,10 +129,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--coarse-noise",
         type=int,
+        nargs="+",
         default=None,
         metavar="B",
         help="let the first block also read the noise averaged over B³ cubes (B odd ≥ 3; default 0: none): a "
-        "view of the noise B voxels wide at the cost of one box filter",
+        "view of the noise B voxels wide at the cost of one box filter; several increasing sides (e.g. 7 15) "
+        "give one view each",
     )
     p.add_argument("--channels", type=int, default=None, help="channels per block")
     p.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"))

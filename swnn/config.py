@@ -10,6 +10,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from swnn.network import coarse_sides
 from swnn.noise import TILE as NOISE_TILE
 from swnn.noise import valid_whiten
 from swnn.smoothing import SIGMA_LIMIT
@@ -43,11 +44,11 @@ class TrainConfig:
         Spacing of the taps of each block A, one per block (empty: all 1, the paper's network). The receptive
         field grows to 2 Σ d_i + 1 at the same weights and work per output voxel (:class:`swnn.network.SWNN`);
         e.g. (1, 1, 2, 2, 4, 4, 1, 1) sees 33³ voxels of noise instead of 17³.
-    coarse_noise : int
+    coarse_noise : int or tuple of int
         Side b (odd, ≥ 3) of the cube over which the input noise is averaged into extra channels of the first
         block (:class:`swnn.network.SWNN`; an extension of the paper): the blocks see a low-pass view of the noise
-        b voxels wide beside the noise itself, so the output depends on a cube of side 2·l_a + b. 0 (default):
-        none.
+        b voxels wide beside the noise itself, so the output depends on a cube of side 2·l_a + b. Several
+        increasing sides give one such view each; the largest sets the cube. 0 (default): none.
     channels, noise_channels : int
         Width of blocks A and of the input noise.
     precision : str
@@ -139,7 +140,7 @@ class TrainConfig:
     section: int = 64
     blocks: int = 8
     dilations: tuple[int, ...] = ()
-    coarse_noise: int = 0
+    coarse_noise: int | tuple[int, ...] = 0
     channels: int = 24
     noise_channels: int = 3
     precision: str = "auto"
@@ -175,8 +176,8 @@ class TrainConfig:
                 f"empty (all 1) or one integer ≥ 1 per block ({self.blocks})",
             ),
             "coarse_noise": (
-                self.coarse_noise == 0 or (self.coarse_noise >= 3 and self.coarse_noise % 2 == 1),
-                "0 (none) or an odd side of at least 3 voxels",
+                _valid_coarse(self.coarse_noise),
+                "0 (none), an odd side of at least 3 voxels, or increasing such sides",
             ),
             "channels": (self.channels >= 1, "at least 1"),
             "noise_channels": (self.noise_channels >= 1, "at least 1"),
@@ -211,6 +212,8 @@ class TrainConfig:
                 raise ValueError(f"training setting {key} must be {accepted}; got {getattr(self, key)!r}")
         object.__setattr__(self, "scales", tuple(int(s) for s in self.scales))
         object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
+        sides = coarse_sides(self.coarse_noise)
+        object.__setattr__(self, "coarse_noise", (sides[0] if sides else 0) if len(sides) <= 1 else sides)
         for s in self.scales:
             if self.section // s < self.template:
                 raise ValueError(
@@ -224,7 +227,21 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["scales"] = list(self.scales)
         d["dilations"] = list(self.dilations)
+        if isinstance(self.coarse_noise, tuple):
+            d["coarse_noise"] = list(self.coarse_noise)
         return d
+
+
+def _valid_coarse(coarse) -> bool:
+    """0, an odd side of at least 3, or increasing such sides (:class:`swnn.network.SWNN`)."""
+    if not isinstance(coarse, int | list | tuple) or isinstance(coarse, bool):
+        return False
+    if not isinstance(coarse, int) and len(coarse) == 1:  # one side given as a list is that side
+        coarse = coarse[0]
+    if isinstance(coarse, int):
+        return coarse == 0 or (coarse >= 3 and coarse % 2 == 1)
+    sides = list(coarse)
+    return all(isinstance(b, int) and b >= 3 and b % 2 == 1 for b in sides) and sides == sorted(set(sides))
 
 
 PROFILES: dict[str, TrainConfig] = {

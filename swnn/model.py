@@ -33,9 +33,10 @@ __all__ = [
 FORMAT = "swnn-model/1"
 """The container: one ``torch.save`` file of tensors, a format string and the metadata as JSON."""
 
-SCHEMA = 7
+SCHEMA = 8
 """Version of :class:`ModelMetadata` (3: ``control_map``; 4: the reference's ``integral_range`` and
-``fraction_std``; 5: ``dilations``; 6: ``smoothing``; 7: ``coarse_noise``). Files without a ``schema`` key are
+``fraction_std``; 5: ``dilations``; 6: ``smoothing``; 7: ``coarse_noise``; 8: ``coarse_noise`` may list several
+sides). Files without a ``schema`` key are
 schema 1; older schemas load with defaults for what they lack, and a newer schema is refused (its thresholds may
 belong to settings this version does not apply)."""
 
@@ -79,9 +80,9 @@ class ModelMetadata:
     dilations : tuple of int or None
         Spacing of the taps of each block A (:class:`swnn.network.SWNN`); None (files of schema 4 and older)
         for all 1.
-    coarse_noise : int
-        Side of the cube over which the first block also averages the noise (:class:`swnn.network.SWNN`); 0 (and
-        files of schema 6 and older) for none.
+    coarse_noise : int or tuple of int
+        Side of the cube over which the first block also averages the noise, or several increasing sides
+        (:class:`swnn.network.SWNN`); 0 (and files of schema 6 and older) for none.
     noise : NoiseSpec
     threshold : float or None
         The fixed float32 logit threshold of phase 1 (two phases; None for more).
@@ -117,7 +118,7 @@ class ModelMetadata:
     channels: int
     noise_channels: int
     dilations: tuple[int, ...] | None = None
-    coarse_noise: int = 0
+    coarse_noise: int | tuple[int, ...] = 0
     noise: NoiseSpec = NoiseSpec()
     threshold: float | None = None
     thresholds: dict | None = None
@@ -154,6 +155,8 @@ class ModelMetadata:
         values["schema"] = SCHEMA
         if values.get("dilations") is not None:
             values["dilations"] = tuple(int(d) for d in values["dilations"])
+        if isinstance(values.get("coarse_noise"), list):
+            values["coarse_noise"] = tuple(int(b) for b in values["coarse_noise"])
         return cls(**values)
 
     def replace(self, **changes) -> ModelMetadata:

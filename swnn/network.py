@@ -13,7 +13,8 @@ Coarse noise (an extension of the paper): with ``coarse = b`` the first block al
 over the b³ cube around each voxel, scaled to unit variance (b^{3/2} times the mean), as ``noise_channels`` more
 channels. It is a fixed low-pass of the same noise, so the output still depends on a finite cube of noise, now
 of side 2 h + b with h = l_a (or Σ d_i), and chunked generation stays exact; the halo becomes h + (b − 1) / 2. It
-gives the blocks a view of the noise b voxels wide at the cost of one box filter.
+gives the blocks a view of the noise b voxels wide at the cost of one box filter. Several sides b_1 < b_2 < …
+add one such set of channels each (a pyramid of views of the same noise); the largest side sets the halo.
 
 Outputs are logits: one channel for two phases (sigmoid gives the probability of phase 1), n channels for n > 2
 phases (softmax). :meth:`SWNN.phase_probabilities` returns the phase channels 1..n−1 used for patterns.
@@ -28,10 +29,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SWNN", "blocks_for_correlation_length", "correlation_length"]
+__all__ = ["SWNN", "blocks_for_correlation_length", "coarse_sides", "correlation_length"]
 
 R_A = 3  # receptive field of one block A (Eq. 12)
 R_B = 1  # receptive field of block B
+
+
+def coarse_sides(coarse: int | Sequence[int] | None) -> tuple[int, ...]:
+    """The sides of coarse noise as a tuple: 0 or None (none) gives (), b gives (b,), a sequence its items."""
+    if coarse is None or isinstance(coarse, int | float | str):
+        return () if not coarse or int(coarse) == 0 else (int(coarse),)
+    return tuple(int(b) for b in coarse)
 
 
 def blocks_for_correlation_length(correlation_length: float) -> int:
@@ -80,9 +88,9 @@ class SWNN(nn.Module):
         LeakyReLU slope.
     dilations : sequence of int, optional
         Spacing of the taps of each block A (one per block, each ≥ 1); all 1 (the paper's network) by default.
-    coarse : int
-        Side b (odd, ≥ 3) of the cube over which the noise is averaged into extra input channels; 0 (default)
-        for none.
+    coarse : int or sequence of int
+        Side b (odd, ≥ 3) of the cube over which the noise is averaged into extra input channels, or several
+        increasing sides, one set of channels each; 0 or empty (default) for none.
     """
 
     def __init__(
@@ -94,7 +102,7 @@ class SWNN(nn.Module):
         noise_channels: int = 3,
         negative_slope: float = 0.2,
         dilations: Sequence[int] | None = None,
-        coarse: int = 0,
+        coarse: int | Sequence[int] = 0,
     ):
         super().__init__()
         if n_phases < 2:
@@ -107,11 +115,13 @@ class SWNN(nn.Module):
         dilations = (1,) * blocks if not dilations else tuple(int(d) for d in dilations)
         if len(dilations) != blocks or min(dilations) < 1:
             raise ValueError(f"dilations must be {blocks} integers ≥ 1 (one per block A), got {dilations}")
-        coarse = int(coarse)
-        if coarse != 0 and (coarse < 3 or coarse % 2 == 0):
-            raise ValueError(f"coarse must be 0 (none) or an odd side of at least 3 voxels, got {coarse}")
+        sides = coarse_sides(coarse)
+        if any(b < 3 or b % 2 == 0 for b in sides) or list(sides) != sorted(set(sides)):
+            raise ValueError(
+                f"coarse must be 0 (none), an odd side of at least 3 voxels or increasing such sides, got {coarse}"
+            )
         self.dilations = dilations
-        self.coarse = coarse
+        self.coarse_sides = sides
         self.n_phases = n_phases
         self.blocks = blocks
         self.channels = channels
@@ -119,7 +129,7 @@ class SWNN(nn.Module):
         self.negative_slope = negative_slope
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
-        c_in = noise_channels * (2 if coarse else 1)
+        c_in = noise_channels * (1 + len(sides))
         for dilation in dilations:
             self.convs.append(nn.Conv3d(c_in, channels, 3, dilation=dilation))
             self.norms.append(nn.BatchNorm3d(channels))
@@ -127,9 +137,17 @@ class SWNN(nn.Module):
         self.head = nn.Conv3d(channels, 1 if n_phases == 2 else n_phases, 1)
 
     @property
+    def coarse(self) -> int | tuple[int, ...]:
+        """The coarse noise's side as stored in a model's metadata: 0 for none, b for one side, else the sides."""
+        if len(self.coarse_sides) <= 1:
+            return self.coarse_sides[0] if self.coarse_sides else 0
+        return self.coarse_sides
+
+    @property
     def halo(self) -> int:
-        """Voxels trimmed on each side: l_a, or Σ d_i with dilated blocks, plus (b − 1) / 2 with coarse noise."""
-        return sum(self.dilations) + self.coarse // 2
+        """Voxels trimmed on each side: l_a, or Σ d_i with dilated blocks, plus (b − 1) / 2 for the largest side b
+        of coarse noise."""
+        return sum(self.dilations) + max(self.coarse_sides, default=1) // 2
 
     @property
     def receptive_field(self) -> int:
@@ -149,7 +167,7 @@ class SWNN(nn.Module):
             can be laid out with its thin axis where the convolution is fastest.
         """
         perm = None if permutation is None or tuple(permutation) == (0, 1, 2) else tuple(permutation)
-        x = noise if not self.coarse else self._with_coarse(noise)
+        x = noise if not self.coarse_sides else self._with_coarse(noise)
         for conv, norm in zip(self.convs, self.norms, strict=True):
             weight = conv.weight if perm is None else conv.weight.permute(0, 1, *(2 + p for p in perm))
             x = F.conv3d(x, weight, conv.bias, dilation=conv.dilation)
@@ -158,15 +176,22 @@ class SWNN(nn.Module):
         return self.head(x)
 
     def _with_coarse(self, noise: torch.Tensor) -> torch.Tensor:
-        """The noise's central part beside its mean over b³ cubes (unit variance), valid voxels only."""
-        b, r = self.coarse, self.coarse // 2
-        mean = noise
-        for axis in range(3):  # the cube's mean as three means along lines: 3b additions per voxel, not b³
-            kernel = [1, 1, 1]
-            kernel[axis] = b
-            mean = F.avg_pool3d(mean, kernel, stride=1)
-        centre = noise[:, :, r:-r, r:-r, r:-r]
-        return torch.cat([centre, mean * b**1.5], dim=1)
+        """The noise's central part beside its means over b³ cubes (unit variance), valid voxels only."""
+        r = self.coarse_sides[-1] // 2
+        views = [noise[:, :, r:-r, r:-r, r:-r]]
+        for b in self.coarse_sides:
+            mean = noise
+            for axis in range(
+                3
+            ):  # the cube's mean as three means along lines: 3b additions per voxel, not b³
+                kernel = [1, 1, 1]
+                kernel[axis] = b
+                mean = F.avg_pool3d(mean, kernel, stride=1)
+            c = r - b // 2  # the smaller cubes' means reach further than the largest's: keep its valid voxels
+            views.append(
+                mean[:, :, c : mean.shape[2] - c, c : mean.shape[3] - c, c : mean.shape[4] - c] * b**1.5
+            )
+        return torch.cat(views, dim=1)
 
     def phase_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """Channels 1..n−1 of the phase probabilities, shape (B, n−1, ...)."""

@@ -64,6 +64,29 @@ def test_coarse_noise_is_the_cube_mean_beside_the_noise():
             SWNN(blocks=2, coarse=bad)
 
 
+def test_coarse_noise_of_several_sides_reads_each_cube_mean():
+    # b = 3 and 7: halo 2 + 3 = 5; the channels are the noise, its mean over 3³ and over 7³ cubes, each centred
+    # on the output voxel's noise voxel and scaled to unit variance
+    torch.manual_seed(0)
+    net = SWNN(blocks=2, channels=4, coarse=(3, 7)).eval()
+    assert net.halo == 5 and net.receptive_field == 11 and net.coarse == (3, 7)
+    noise = torch.randn(1, 3, 13, 14, 15, dtype=torch.float64)
+    views = net._with_coarse(noise)
+    assert views.shape == (1, 9, 7, 8, 9)
+    torch.testing.assert_close(views[:, :3], noise[:, :, 3:-3, 3:-3, 3:-3], rtol=0, atol=0)
+    z, y, x = 4, 6, 1  # voxel (7, 9, 4) of the noise
+    small = noise[0, :, 6:9, 8:11, 3:6].mean(dim=(1, 2, 3)) * 3**1.5
+    large = noise[0, :, 4:11, 6:13, 1:8].mean(dim=(1, 2, 3)) * 7**1.5
+    torch.testing.assert_close(views[0, 3:6, z, y, x], small, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(views[0, 6:, z, y, x], large, rtol=1e-12, atol=1e-12)
+    # the output voxel depends on noise exactly 5 voxels either side along each axis, not beyond
+    assert _reach(net, 13) == [(1, 11)] * 3
+    assert SWNN(blocks=2, coarse=[5]).coarse == 5 and SWNN(blocks=2, coarse=()).coarse == 0
+    for bad in ((7, 3), (3, 3), (3, 4)):
+        with pytest.raises(ValueError, match="coarse must be 0"):
+            SWNN(blocks=2, coarse=bad)
+
+
 def test_eq12_blocks_from_correlation_length():
     # l_a = ceil((l_c − R_B − 1)/(R_A − 1)) with R_A = 3, R_B = 1
     assert [blocks_for_correlation_length(lc) for lc in (3, 4, 17, 18)] == [1, 1, 8, 8]
@@ -185,15 +208,17 @@ def _model(blocks=3, n_phases=2, seed=0, whiten=0, dilations=None, coarse=0):
 @pytest.mark.parametrize("n_phases", [2, 3])
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("whiten", [0, 4])
-@pytest.mark.parametrize(("dilations", "coarse"), [(None, 0), ((1, 2, 1), 0), (None, 5)])
+@pytest.mark.parametrize(("dilations", "coarse"), [(None, 0), ((1, 2, 1), 0), (None, 5), (None, (3, 5))])
 def test_chunked_generation_equals_whole_pass(n_phases, precision, whiten, dilations, coarse):
     # dilated blocks: halo 1 + 2 + 1 = 4; coarse noise of 5³: halo 3 + 2 = 5; blocks smaller than the halo
     # still read the noise of the whole pass
-    # (seed 2 with coarse noise: seed 0's random three-phase network puts every voxel in phase 0)
-    model = _model(
-        n_phases=n_phases, whiten=whiten, dilations=dilations, coarse=coarse, seed=2 if coarse else 0
+    # (seeds 2 and 11 with coarse noise: seed 0's random three-phase networks put every voxel in one phase)
+    seed = {0: 0, 5: 2}.get(coarse, 11)
+    model = _model(n_phases=n_phases, whiten=whiten, dilations=dilations, coarse=coarse, seed=seed)
+    assert (
+        model.network.halo
+        == (3 if dilations is None else 4) + max(model.network.coarse_sides, default=1) // 2
     )
-    assert model.network.halo == (3 if dilations is None else 4) + coarse // 2
     shape = (13, 20, 11)
     whole = generate(
         model, shape, settings=GenerationSettings(block=64, seed=3, precision=precision), device="cpu"

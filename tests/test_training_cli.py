@@ -559,4 +559,44 @@ def test_coarse_noise_trains_saves_and_loads(tmp_path, capsys):
             TINY.replace(coarse_noise=bad)
     capsys.readouterr()
     assert main([*argv, "--coarse-noise", "4", "--force"]) == 2
-    assert "--coarse-noise must be 0 (none) or an odd side" in capsys.readouterr().err
+    assert "--coarse-noise must be 0 (none), an odd side of at least 3 voxels" in capsys.readouterr().err
+
+
+def test_coarse_noise_of_several_sides_trains_saves_and_loads(tmp_path, capsys):
+    # sides 3 and 5: halo 2 + 2 = 4, two extra sets of noise channels; the model file lists both sides, and the
+    # loaded network is the trained one (same logits on the same noise)
+    image = tmp_path / "image.npy"
+    np.save(image, _image())
+    out = tmp_path / "c.pt"
+    argv = ["train", str(image), "-o", str(out), "--iterations", "2", "--section", "16", "--blocks", "2"]
+    argv += ["--channels", "4", "--directions", "8", "--template", "3", "--scales", "1", "--quiet"]
+    assert main([*argv, "--coarse-noise", "3", "5"]) == 0
+    loaded = load_model(out)
+    assert loaded.metadata.coarse_noise == (3, 5) and loaded.network.coarse_sides == (3, 5)
+    assert loaded.network.halo == 4 and loaded.network.convs[0].in_channels == 9
+    meta = json.loads((tmp_path / "c.pt.json").read_text())
+    assert meta["coarse_noise"] == [3, 5] and meta["training"]["config"]["coarse_noise"] == [3, 5]
+    trained = train(
+        _image(),
+        config=TINY.replace(coarse_noise=[3, 5]),
+        output=tmp_path / "a.pt",
+        progress=False,
+        device="cpu",
+    )
+    assert trained.model.metadata.coarse_noise == (3, 5)
+    noise = torch.randn(1, 3, 12, 12, 12)
+    with torch.no_grad():
+        assert torch.equal(load_model(tmp_path / "a.pt").network(noise), trained.model.network.eval()(noise))
+    assert main(["generate", str(out), "-o", str(tmp_path / "v.npy"), "--size", "20", "--quiet"]) == 0
+    assert np.load(tmp_path / "v.npy").shape == (20, 20, 20)
+    # one side given as a list is that side; 0 given once is none
+    assert (
+        TINY.replace(coarse_noise=[7]).coarse_noise == 7 and TINY.replace(coarse_noise=(0,)).coarse_noise == 0
+    )
+    # increasing odd sides of at least 3
+    for bad in ((5, 3), (3, 3), (3, 4), (1, 3)):
+        with pytest.raises(ValueError, match="training setting coarse_noise must be"):
+            TINY.replace(coarse_noise=bad)
+    capsys.readouterr()
+    assert main([*argv, "--coarse-noise", "5", "3", "--force"]) == 2
+    assert "--coarse-noise must be 0 (none), an odd side" in capsys.readouterr().err
