@@ -530,14 +530,19 @@ def test_dilated_blocks_train_save_and_load(tmp_path):
     assert main(["train", "x.png", "-o", str(tmp_path / "b.pt"), "--blocks", "2", "--dilations", "1"]) == 2
 
 
+def _tiny_train_argv(tmp_path, out) -> list[str]:
+    """`swnn train` of the test image into ``out`` with tiny settings: 2 blocks, 16² sections, 2 iterations."""
+    image = tmp_path / "image.npy"
+    np.save(image, _image())
+    argv = ["train", str(image), "-o", str(out), "--iterations", "2", "--section", "16", "--blocks", "2"]
+    return [*argv, "--channels", "4", "--directions", "8", "--template", "3", "--scales", "1", "--quiet"]
+
+
 def test_coarse_noise_trains_saves_and_loads(tmp_path, capsys):
     # coarse noise of 3³ cubes: halo 2 + 1 = 3; the model file keeps the side, and the loaded network is the
     # trained one (same logits on the same noise), through `swnn train` and `swnn generate`
-    image = tmp_path / "image.npy"
-    np.save(image, _image())
     out = tmp_path / "c.pt"
-    argv = ["train", str(image), "-o", str(out), "--iterations", "2", "--section", "16", "--blocks", "2"]
-    argv += ["--channels", "4", "--directions", "8", "--template", "3", "--scales", "1", "--quiet"]
+    argv = _tiny_train_argv(tmp_path, out)
     assert main([*argv, "--coarse-noise", "3"]) == 0
     loaded = load_model(out)
     assert loaded.metadata.coarse_noise == 3 and loaded.network.coarse == 3 and loaded.network.halo == 3
@@ -565,11 +570,8 @@ def test_coarse_noise_trains_saves_and_loads(tmp_path, capsys):
 def test_coarse_noise_of_several_sides_trains_saves_and_loads(tmp_path, capsys):
     # sides 3 and 5: halo 2 + 2 = 4, two extra sets of noise channels; the model file lists both sides, and the
     # loaded network is the trained one (same logits on the same noise)
-    image = tmp_path / "image.npy"
-    np.save(image, _image())
     out = tmp_path / "c.pt"
-    argv = ["train", str(image), "-o", str(out), "--iterations", "2", "--section", "16", "--blocks", "2"]
-    argv += ["--channels", "4", "--directions", "8", "--template", "3", "--scales", "1", "--quiet"]
+    argv = _tiny_train_argv(tmp_path, out)
     assert main([*argv, "--coarse-noise", "3", "5"]) == 0
     loaded = load_model(out)
     assert loaded.metadata.coarse_noise == (3, 5) and loaded.network.coarse_sides == (3, 5)
