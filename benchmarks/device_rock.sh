@@ -9,7 +9,9 @@
 # the seconds in their models are not timings of one run. Each run is stopped after LIMIT_S seconds (default
 # 420); the models that finished, every run's log and summary.jsonl (final loss, σ, seconds, attempts) are packed
 # into $OUT/rock-models.tar. A stalled run is kept and marked, not trained again (--retries 0), so that the
-# stalls are counted. Measure the models on any machine with benchmarks.rock_smoothing.
+# stalls are counted. Measure the models on any machine with benchmarks.rock_smoothing, or here: with TRUTH=SCAN
+# every finished model's SAMPLES (default 8) samples are measured at once, the LBM on the GPU, each stopped after
+# MEASURE_LIMIT_S seconds (default 300), into $OUT/measures.jsonl.
 set -u
 cd "$(dirname "$0")/.."
 SLICE=${1:?usage: device_rock.sh SLICE.png}
@@ -21,9 +23,9 @@ WORK=$OUT/rock
 mkdir -p "$WORK"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 if [ "${DRY:-0}" = 1 ]; then
-    EXTRA="--device cpu --iterations 2 --section 32"
+    DEVICE=cpu EXTRA="--device cpu --iterations 2 --section 32"
 else
-    EXTRA="--device cuda"
+    DEVICE=cuda EXTRA="--device cuda"
     nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 fi
 echo "== rock runs, commit ${SWNN_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}, $(date -u +%FT%TZ)"
@@ -35,6 +37,17 @@ while read -r NAME ARGS; do
     echo "started $NAME: $ARGS"
 done <"$SETTINGS"
 wait
+if [ -n "${TRUTH:-}" ]; then  # measure every finished model at once, the LBM on the GPU
+    for MODEL in "$WORK"/*.pt; do
+        [ -e "$MODEL" ] || continue
+        NAME=$(basename "$MODEL" .pt)
+        timeout "${MEASURE_LIMIT_S:-300}" "$PY" -m benchmarks.rock_smoothing "$WORK/$NAME.jsonl" --truth "$TRUTH" \
+            --model "$NAME=$MODEL" --sigma own --samples "${SAMPLES:-8}" \
+            --device "$DEVICE" >/dev/null 2>"$WORK/$NAME.measure.log" &
+    done
+    wait
+    cat "$WORK"/*.jsonl >"$OUT/measures.jsonl" 2>/dev/null
+fi
 "$PY" - "$WORK" >"$WORK/summary.jsonl" <<'EOF'
 import json, pathlib, sys
 for path in sorted(pathlib.Path(sys.argv[1]).glob("*.pt.json")):

@@ -4,8 +4,9 @@ For each model and each σ, :func:`swnn.calibration.with_smoothing` calibrates t
 and the same noise (seed 0, samples 0 … n − 1) gives n volumes of 128³ in float32. Each volume's pore space
 (label 0) is measured as a study measures it: fraction, percolating fraction along z, S2 RMSE against the 3D
 truth, mean chord per axis, interfaces per neighbour pair, critical radius (:mod:`benchmarks.rock_throats`) and k
-along z (D3Q19 LBM, mirror box, the study's settings). Every sample is appended to ``OUT.jsonl`` as it is done, so
-a long run can be read while it goes; ``--summary`` prints means with 95 % t intervals and k's median and IQR.
+along z (D3Q19 LBM, mirror box, the study's settings; ``--device cuda`` runs it on a GPU, the samples are the
+same). Every sample is appended to ``OUT.jsonl`` as it is done, so a long run can be read while it goes;
+``--summary`` prints means with 95 % t intervals and k's median and IQR.
 
 Usage::
 
@@ -37,8 +38,9 @@ def _truth(path: str) -> dict:
     )
 
 
-def measure(volume: np.ndarray, truth: dict) -> dict:
-    """The figures of the module docstring for one generated volume (pores = label 0)."""
+def measure(volume: np.ndarray, truth: dict, *, device: str | None = None) -> dict:
+    """The figures of the module docstring for one generated volume (pores = label 0); the LBM on ``device``
+    (None: the CPU)."""
     from benchmarks.rock_throats import critical_radius
     from physics import describe, evaluate
     from reports.study.measures import fidelity
@@ -48,7 +50,9 @@ def measure(volume: np.ndarray, truth: dict) -> dict:
     d = describe(
         pore, metrics=["fraction", "s2", "lineal_path", "chord_length", "connectivity"], phase=1, r_max=32
     )
-    flow = evaluate(pore, metrics=("permeability",), phase=1, axes=(0,), boundary="mirror").permeability[0]
+    flow = evaluate(
+        pore, metrics=("permeability",), phase=1, axes=(0,), boundary="mirror", device=device
+    ).permeability[0]
     interfaces = interface_density([pore])  # per pair, pooled over the axes (equal counts in a cube)
     return {
         "fraction": d["fraction"],
@@ -72,7 +76,9 @@ def sample_volume(model, sample: int) -> np.ndarray:
     )
 
 
-def run(out: Path, truth_path: str, models: list[str], sigmas: list, samples: int) -> None:
+def run(
+    out: Path, truth_path: str, models: list[str], sigmas: list, samples: int, *, device: str | None = None
+) -> None:
     from swnn.calibration import with_smoothing
     from swnn.model import load_model
 
@@ -99,7 +105,7 @@ def run(out: Path, truth_path: str, models: list[str], sigmas: list, samples: in
                     "model": name,
                     "sigma": sigma,
                     "sample": sample,
-                    **measure(sample_volume(model, sample), truth),
+                    **measure(sample_volume(model, sample), truth, device=device),
                 }
                 row["seconds"] = round(time.perf_counter() - t0, 1)
                 with out.open("a") as f:
@@ -194,6 +200,11 @@ def main() -> None:
         "--sigma", nargs="+", default=["0", "0.6"], help="σ values, or own: the model's own (trained) σ"
     )
     parser.add_argument("--samples", type=int, default=8)
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="where the LBM runs (cpu or cuda; default the CPU); samples are drawn on the CPU",
+    )
     parser.add_argument("--summary", action="store_true")
     parser.add_argument(
         "--pool", nargs="+", metavar="NAME", help="summarise these models' samples as one ensemble"
@@ -204,7 +215,7 @@ def main() -> None:
         return
     if not args.summary:
         sigmas = [s if s == "own" else float(s) for s in args.sigma]
-        run(args.out, args.truth, args.model, sigmas, args.samples)
+        run(args.out, args.truth, args.model, sigmas, args.samples, device=args.device)
     print(json.dumps(summary(args.out), indent=1))
 
 
