@@ -113,6 +113,20 @@ def test_unknown_keys_are_one_error_before_any_work(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_coarse_noise_of_several_sides_in_a_study_file(tmp_path):
+    # a TOML list of increasing odd sides is the training setting's tuple; decreasing sides are one error line
+    _write_references(tmp_path)
+    (tmp_path / "s.toml").write_text(
+        _study_text().replace("iterations = 2", "iterations = 2\ncoarse_noise = [7, 15]")
+    )
+    assert load_study(tmp_path / "s.toml").training.config().coarse_noise == (7, 15)
+    (tmp_path / "s.toml").write_text(
+        _study_text().replace("iterations = 2", "iterations = 2\ncoarse_noise = [15, 7]")
+    )
+    with pytest.raises(ValueError, match=r"coarse_noise must be 0 \(none\), an odd side .* got \(15, 7\)"):
+        load_study(tmp_path / "s.toml")
+
+
 def test_missing_reference_file_is_an_error(tmp_path, capsys):
     _write_references(tmp_path)
     (tmp_path / "volume.npy").unlink()
