@@ -36,9 +36,8 @@ FORMAT = "swnn-model/1"
 SCHEMA = 8
 """Version of :class:`ModelMetadata` (3: ``control_map``; 4: the reference's ``integral_range`` and
 ``fraction_std``; 5: ``dilations``; 6: ``smoothing``; 7: ``coarse_noise``; 8: ``coarse_noise`` may list several
-sides). Files without a ``schema`` key are
-schema 1; older schemas load with defaults for what they lack, and a newer schema is refused (its thresholds may
-belong to settings this version does not apply)."""
+sides). Files without a ``schema`` key are schema 1; older schemas load with defaults for what they lack, and a
+newer schema is refused (its thresholds may belong to settings this version does not apply)."""
 
 
 class NewerSchemaError(ValueError):
