@@ -115,8 +115,9 @@ def run(
 
 def summary(out: Path) -> dict:
     """Per (model, σ): n, mean and 95 % t interval of fraction, percolating fraction, S2 RMSE, chord, interfaces
-    and r_c; median and IQR of k; the Pearson correlation of the samples' S2 RMSE with their fraction; for σ > 0, the paired change against σ = 0 on the same samples (k ratio with
-    a Wilcoxon signed-rank p, mean change of the percolating fraction and of S2 RMSE)."""
+    and r_c; median and IQR of k; the Pearson correlation of the samples' S2 RMSE with their fraction; for σ > 0,
+    the paired change against σ = 0 on the same samples (k ratio with a Wilcoxon signed-rank p, mean change of
+    the percolating fraction and of S2 RMSE)."""
     from reports.statistics import summarize
 
     rows = [json.loads(line) for line in out.read_text().splitlines()]

@@ -10,7 +10,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from swnn.network import coarse_sides
+from swnn.network import coarse_setting, coarse_sides
 from swnn.noise import TILE as NOISE_TILE
 from swnn.noise import valid_whiten
 from swnn.smoothing import SIGMA_LIMIT
@@ -212,8 +212,7 @@ class TrainConfig:
                 raise ValueError(f"training setting {key} must be {accepted}; got {getattr(self, key)!r}")
         object.__setattr__(self, "scales", tuple(int(s) for s in self.scales))
         object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
-        sides = coarse_sides(self.coarse_noise)
-        object.__setattr__(self, "coarse_noise", (sides[0] if sides else 0) if len(sides) <= 1 else sides)
+        object.__setattr__(self, "coarse_noise", coarse_setting(coarse_sides(self.coarse_noise)))
         for s in self.scales:
             if self.section // s < self.template:
                 raise ValueError(
@@ -233,15 +232,14 @@ class TrainConfig:
 
 
 def _valid_coarse(coarse) -> bool:
-    """0, an odd side of at least 3, or increasing such sides (:class:`swnn.network.SWNN`)."""
+    """0, an odd side of at least 3, or increasing such sides (:func:`swnn.network.coarse_sides`)."""
     if not isinstance(coarse, int | list | tuple) or isinstance(coarse, bool):
         return False
-    if not isinstance(coarse, int) and len(coarse) == 1:  # one side given as a list is that side
-        coarse = coarse[0]
-    if isinstance(coarse, int):
-        return coarse == 0 or (coarse >= 3 and coarse % 2 == 1)
-    sides = list(coarse)
-    return all(isinstance(b, int) and b >= 3 and b % 2 == 1 for b in sides) and sides == sorted(set(sides))
+    try:
+        coarse_sides(coarse)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 PROFILES: dict[str, TrainConfig] = {

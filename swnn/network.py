@@ -29,17 +29,34 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SWNN", "blocks_for_correlation_length", "coarse_sides", "correlation_length"]
+__all__ = ["SWNN", "blocks_for_correlation_length", "coarse_setting", "coarse_sides", "correlation_length"]
 
 R_A = 3  # receptive field of one block A (Eq. 12)
 R_B = 1  # receptive field of block B
 
 
 def coarse_sides(coarse: int | Sequence[int] | None) -> tuple[int, ...]:
-    """The sides of coarse noise as a tuple: 0 or None (none) gives (), b gives (b,), a sequence its items."""
-    if coarse is None or isinstance(coarse, int | float | str):
-        return () if not coarse or int(coarse) == 0 else (int(coarse),)
-    return tuple(int(b) for b in coarse)
+    """The sides of coarse noise as a tuple: 0 or None (none) gives (), b gives (b,), a sequence its items.
+
+    Raises ValueError unless the sides are odd integers of at least 3, in increasing order."""
+    sides = () if coarse is None or (isinstance(coarse, int) and coarse == 0) else coarse
+    sides = (sides,) if isinstance(sides, int) else sides
+    if len(sides) == 1 and sides[0] == 0:  # 0 given once, as a list, is none
+        sides = ()
+    if (
+        isinstance(sides, str | bytes)
+        or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 3 and b % 2 == 1 for b in sides)
+        or list(sides) != sorted(set(sides))
+    ):
+        raise ValueError(
+            f"coarse must be 0 (none), an odd side of at least 3 voxels or increasing such sides, got {coarse}"
+        )
+    return tuple(sides)
+
+
+def coarse_setting(sides: Sequence[int]) -> int | tuple[int, ...]:
+    """The form of coarse noise that settings and model files store: 0 for none, b for one side, else the sides."""
+    return (sides[0] if sides else 0) if len(sides) <= 1 else tuple(sides)
 
 
 def blocks_for_correlation_length(correlation_length: float) -> int:
@@ -115,13 +132,8 @@ class SWNN(nn.Module):
         dilations = (1,) * blocks if not dilations else tuple(int(d) for d in dilations)
         if len(dilations) != blocks or min(dilations) < 1:
             raise ValueError(f"dilations must be {blocks} integers ≥ 1 (one per block A), got {dilations}")
-        sides = coarse_sides(coarse)
-        if any(b < 3 or b % 2 == 0 for b in sides) or list(sides) != sorted(set(sides)):
-            raise ValueError(
-                f"coarse must be 0 (none), an odd side of at least 3 voxels or increasing such sides, got {coarse}"
-            )
         self.dilations = dilations
-        self.coarse_sides = sides
+        self.coarse_sides = sides = coarse_sides(coarse)
         self.n_phases = n_phases
         self.blocks = blocks
         self.channels = channels
@@ -138,10 +150,8 @@ class SWNN(nn.Module):
 
     @property
     def coarse(self) -> int | tuple[int, ...]:
-        """The coarse noise's side as stored in a model's metadata: 0 for none, b for one side, else the sides."""
-        if len(self.coarse_sides) <= 1:
-            return self.coarse_sides[0] if self.coarse_sides else 0
-        return self.coarse_sides
+        """The coarse noise as a model's metadata stores it (:func:`coarse_setting`)."""
+        return coarse_setting(self.coarse_sides)
 
     @property
     def halo(self) -> int:
@@ -181,9 +191,8 @@ class SWNN(nn.Module):
         views = [noise[:, :, r:-r, r:-r, r:-r]]
         for b in self.coarse_sides:
             mean = noise
-            for axis in range(
-                3
-            ):  # the cube's mean as three means along lines: 3b additions per voxel, not b³
+            # the cube's mean as three means along lines: 3b additions per voxel, not b³
+            for axis in range(3):
                 kernel = [1, 1, 1]
                 kernel[axis] = b
                 mean = F.avg_pool3d(mean, kernel, stride=1)
