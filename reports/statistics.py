@@ -1,6 +1,7 @@
 """Statistics behind swnn's verdicts: summaries, agreement, a regression rule of known power, RVE size.
 
 :func:`summarize` gives an ensemble's mean with a Student t interval (exact for normal values),
+:func:`median_interval` its median with a distribution-free interval (for skewed measures such as permeability),
 :func:`proportion` a fraction of successes with the exact Clopper–Pearson interval. :func:`agreement` asks
 whether samples agree with a reference's own spread (Welch's t test on the means, the two-sample
 Kolmogorov–Smirnov test as a second opinion), :func:`binomial_agreement` the same of a percolation probability
@@ -52,6 +53,7 @@ from physics.integral_range import fraction_std, integral_range, s2_map
 
 __all__ = [
     "Agreement",
+    "MedianInterval",
     "Proportion",
     "ShiftTest",
     "Summary",
@@ -61,6 +63,7 @@ __all__ = [
     "fraction_std",
     "holm",
     "integral_range",
+    "median_interval",
     "power",
     "proportion",
     "proportion_power",
@@ -96,6 +99,24 @@ class Summary(_Result):
     ci_high: float
     confidence: float
     method: str = "t"
+
+
+@dataclass(frozen=True)
+class MedianInterval(_Result):
+    """The median of n finite values and its distribution-free interval from two order statistics.
+
+    ``coverage`` is the interval's exact coverage for any continuous distribution (at least ``confidence``);
+    ``ci_low``, ``ci_high`` and ``coverage`` are NaN when n is too small for any pair of order statistics to
+    reach ``confidence`` (n ≤ 5 at 95 %), the median NaN for n = 0.
+    """
+
+    n: int
+    median: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    coverage: float
+    method: str = "order-statistics"
 
 
 @dataclass(frozen=True)
@@ -245,6 +266,30 @@ def summarize(values: object, *, confidence: float = 0.95) -> Summary:
     mean, std = float(array.mean()), float(array.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
     return Summary(n, mean, std, mean - half, mean + half, confidence)
+
+
+def median_interval(values: object, *, confidence: float = 0.95) -> MedianInterval:
+    """Median of the finite values with the distribution-free interval [x₍ⱼ₎, x₍ₙ₊₁₋ⱼ₎] of the order statistics.
+
+    The number of values below the true median is B ~ Binomial(n, ½) whatever the distribution, so the
+    interval between the j-th smallest and the j-th largest value covers the median with probability
+    1 − 2·P(B ≤ j − 1) (Conover, Practical Nonparametric Statistics, 3rd ed. 1999, Sec. 3.2); j is the largest
+    rank whose coverage is at least ``confidence``. ``values`` are flattened and their NaN and ± inf dropped,
+    as in :func:`summarize`.
+    """
+    confidence = _probability("confidence", confidence)
+    array = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    array = array[np.isfinite(array)]
+    n, nan = int(array.size), math.nan
+    median = float(np.median(array)) if n else nan
+    # P(B ≤ j − 1) for j = 1 … n // 2; the coverage falls as j grows
+    tails = stats.binom.cdf(np.arange(n // 2), n, 0.5)
+    ranks = np.flatnonzero(1.0 - 2.0 * tails >= confidence)
+    if ranks.size == 0:
+        return MedianInterval(n, median, nan, nan, confidence, nan)
+    j = int(ranks[-1]) + 1
+    coverage = float(1.0 - 2.0 * tails[j - 1])
+    return MedianInterval(n, median, float(array[j - 1]), float(array[n - j]), confidence, coverage)
 
 
 def proportion(k: int, n: int, *, confidence: float = 0.95) -> Proportion:

@@ -38,6 +38,7 @@ def test_summary_pairs_each_sample_with_its_unsmoothed_self(tmp_path):
     plain, smoothed = table["m sigma=0.0"], table["m sigma=0.6"]
     assert plain["n"] == smoothed["n"] == 8 and "paired" not in plain
     assert plain["k"]["median"] == pytest.approx(np.median(k0), abs=1e-5)  # rounded to 5 decimals
+    assert plain["k"]["median_ci"] == pytest.approx([0.03, 0.06], abs=1e-5)  # 8 samples: [min, max]
     paired = smoothed["paired"]
     assert paired["k_ratio_median"] == pytest.approx(np.median(ratios), abs=1e-4)
     assert paired["k_ratio_range"] == pytest.approx([1.1, 1.4], abs=1e-4)

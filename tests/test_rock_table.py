@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,7 +20,7 @@ def _folder(tmp_path, percolating, k):
             ("permeability", 0, i + 1),
         ):
             rows.append(("rock", "stochastic", 0.2, "truth", i, metric, axis, value))
-    for i, (p, kk) in enumerate(zip(percolating, k, strict=True)):
+    for i, (p, kk) in enumerate(zip(percolating, k, strict=True)):  # samples
         for metric, axis, value in (
             ("fraction", None, 0.2 + 0.01 * (i % 2)),
             ("percolating_fraction", 0, p),
@@ -41,13 +42,23 @@ def _folder(tmp_path, percolating, k):
 
 
 def test_verdicts_follow_the_targets(tmp_path, capsys):
-    good = rock_rows(_folder(tmp_path, [0.85, 0.86, 0.84, 0.85], [2.0, 2.5, 3.0, 2.2]))[0]
-    assert good["n"] == 4 and good["truth_pieces"] == 4 and good["training_s"] == 12.0
-    assert good["truth_k_iqr"] == [1.75, 3.25] and good["k_median"] == 2.35  # numpy's linear quantiles
+    k_inside = [2.0, 2.5, 3.0, 2.2, 2.4, 2.6, 2.1, 2.3]
+    good = rock_rows(_folder(tmp_path, [0.85, 0.86, 0.84, 0.85] * 2, k_inside))[0]
+    assert good["n"] == 8 and good["truth_pieces"] == 4 and good["training_s"] == 12.0
+    assert good["truth_k_iqr"] == [1.75, 3.25]  # numpy's linear quantiles
+    assert good["k_median"] == pytest.approx(2.35, abs=1e-12)  # (2.3 + 2.4) / 2
+    # 8 samples: the median's 95 % interval is [min, max] (coverage 1 − 2/2⁸), here inside the IQR
+    assert good["k_median_ci"] == [2.0, 3.0]
     assert good["percolating_within_10_points"] and good["k_median_in_iqr"] and good["s2_at_most_0.010"]
     assert good["training_fraction_half_width"] == pytest.approx(0.0196)
     bad = rock_rows(_folder(tmp_path, [0.3, 0.5, 0.4, 0.2], [0.01, 0.02, 0.03, 0.5]))[0]
     assert not bad["percolating_within_10_points"] and not bad["k_median_in_iqr"]
+    # a median inside the IQR is not enough when its interval is not: one sample of 8 outside it
+    edge = rock_rows(_folder(tmp_path, [0.85] * 8, [*k_inside[:-1], 9.0]))[0]
+    assert 1.75 <= edge["k_median"] <= 3.25 and not edge["k_median_in_iqr"]
+    # 4 samples give no 95 % interval of the median (coverage 1 − 2/2⁴ at most): not met
+    few = rock_rows(_folder(tmp_path, [0.85] * 4, k_inside[:4]))[0]
+    assert np.isnan(few["k_median_ci"][0]) and not few["k_median_in_iqr"]
     assert main([str(tmp_path), "--json", str(tmp_path / "rows.jsonl")]) == 0
     assert "| rock / stochastic | 4 |" in capsys.readouterr().out
     assert json.loads((tmp_path / "rows.jsonl").read_text())["run"] == "rock / stochastic"

@@ -23,6 +23,7 @@ from reports.statistics import (
     fraction_std,
     holm,
     integral_range,
+    median_interval,
     power,
     proportion,
     proportion_power,
@@ -58,6 +59,42 @@ def test_t_interval_covers_the_true_mean_at_its_confidence():
         summary = summarize(row, confidence=0.95)
         covered += summary.ci_low <= 3.0 <= summary.ci_high
     assert abs(covered / REPEATS - 0.95) < _band(0.95)
+
+
+def test_median_interval_is_the_order_statistics_of_the_binomial_closed_form():
+    values = np.random.default_rng(3).lognormal(size=24)
+    result = median_interval(values)
+    ordered = np.sort(values)
+    # n = 24: P(B ≤ 6) = 0.0113 ≤ 0.025 < P(B ≤ 7) = 0.0320 for B ~ Bin(24, ½), so j = 7
+    tail = sum(math.comb(24, i) for i in range(7)) / 2**24
+    assert (result.ci_low, result.ci_high) == (ordered[6], ordered[17])
+    assert result.coverage == pytest.approx(1 - 2 * tail, rel=1e-12) and result.coverage >= 0.95
+    assert result.median == np.median(values) and result.n == 24
+
+
+@pytest.mark.parametrize("n", [6, 7, 8, 9, 12, 17, 24, 27, 40, 41])
+def test_median_interval_agrees_with_scipy_quantile_test(n):
+    values = np.random.default_rng(n).normal(size=n)
+    ours = median_interval(values, confidence=0.95)
+    theirs = stats.quantile_test(values, q=np.median(values), p=0.5).confidence_interval(0.95)
+    assert (ours.ci_low, ours.ci_high) == (theirs.low, theirs.high)
+
+
+def test_median_interval_without_enough_values_and_with_non_finite_ones():
+    # [min, max] of 5 values covers the median with probability 1 − 2/2⁵ < 0.95: no interval
+    few = median_interval([3.0, 1.0, 2.0, 5.0, 4.0])
+    assert few.median == 3.0 and math.isnan(few.ci_low) and math.isnan(few.coverage)
+    assert math.isnan(median_interval([]).median) and median_interval([]).n == 0
+    six = median_interval([np.nan, 6.0, 1.0, np.inf, 2.0, 3.0, 4.0, 5.0])  # NaN and inf dropped
+    assert six.n == 6 and (six.ci_low, six.ci_high) == (1.0, 6.0) and six.coverage == 1 - 2 / 2**6
+
+
+def test_median_interval_covers_a_skewed_median_as_often_as_it_says():
+    rng = np.random.default_rng(11)
+    draws = rng.lognormal(size=(REPEATS, 24))  # true median e⁰ = 1
+    hits = [(r.ci_low <= 1.0 <= r.ci_high) for r in map(median_interval, draws)]
+    coverage = median_interval(draws[0]).coverage
+    assert abs(np.mean(hits) - coverage) < 4 * _band(coverage)
 
 
 def test_summary_of_a_hand_worked_sample_and_of_too_few_values():
