@@ -72,7 +72,7 @@ def rock_rows(folder: Path, *, axis: int = 0) -> list[dict]:
                     truth_percolating - 0.10 <= percolating.ci_low
                     and percolating.ci_high <= truth_percolating + 0.10
                 ),
-                "k_median": float(np.median(k)) if k.size else None,
+                "k_median": median.median if k.size else None,
                 "k_median_ci": [median.ci_low, median.ci_high],
                 "k_n": int(k.size),
                 "truth_k_iqr": [q25, q75],

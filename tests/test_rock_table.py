@@ -60,5 +60,8 @@ def test_verdicts_follow_the_targets(tmp_path, capsys):
     few = rock_rows(_folder(tmp_path, [0.85] * 4, k_inside[:4]))[0]
     assert np.isnan(few["k_median_ci"][0]) and not few["k_median_in_iqr"]
     assert main([str(tmp_path), "--json", str(tmp_path / "rows.jsonl")]) == 0
-    assert "| rock / stochastic | 4 |" in capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert "| rock / stochastic | 4 |" in table
+    # the median, its interval (none from 4 samples) and the truth's IQR
+    assert "| 2.3500 [nan, nan] (1.7500–3.2500) |" in table
     assert json.loads((tmp_path / "rows.jsonl").read_text())["run"] == "rock / stochastic"
