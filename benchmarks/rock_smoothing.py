@@ -132,10 +132,10 @@ def summary(out: Path) -> dict:
         entry["chord_mean"] = [
             round(float(np.mean([r["chord_mean"][a] for r in group])), 3) for a in range(3)
         ]
-        q25, q50, q75 = np.quantile([r["k"] for r in group], [0.25, 0.5, 0.75])
+        q25, q75 = np.quantile([r["k"] for r in group], [0.25, 0.75])
         median = median_interval([r["k"] for r in group])
         entry["k"] = {
-            "median": round(float(q50), 5),
+            "median": round(median.median, 5),
             "median_ci": [round(median.ci_low, 5), round(median.ci_high, 5)],
             "q25": round(float(q25), 5),
             "q75": round(float(q75), 5),

@@ -41,10 +41,11 @@ def coarse_sides(coarse: int | Sequence[int] | None) -> tuple[int, ...]:
     Raises ValueError unless the sides are odd integers of at least 3, in increasing order."""
     sides = () if coarse is None or (isinstance(coarse, int) and coarse == 0) else coarse
     sides = (sides,) if isinstance(sides, int) else sides
-    if len(sides) == 1 and sides[0] == 0:  # 0 given once, as a list, is none
+    if isinstance(sides, Sequence) and len(sides) == 1 and sides[0] == 0:  # 0 given once, as a list, is none
         sides = ()
     if (
-        isinstance(sides, str | bytes)
+        not isinstance(sides, Sequence)
+        or isinstance(sides, str | bytes)
         or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 3 and b % 2 == 1 for b in sides)
         or list(sides) != sorted(set(sides))
     ):

@@ -59,7 +59,7 @@ def test_coarse_noise_is_the_cube_mean_beside_the_noise():
     assert net(noise.float()).shape == (1, 1, 3, 4, 5)
     # the output voxel depends on noise exactly 4 voxels either side along each axis, not beyond
     assert _reach(net, 11) == [(1, 9)] * 3
-    for bad in (1, 2, 4, -3):
+    for bad in (1, 2, 4, -3, 7.0, "7"):
         with pytest.raises(ValueError, match="coarse must be 0"):
             SWNN(blocks=2, coarse=bad)
 
